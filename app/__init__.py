@@ -1,0 +1,65 @@
+"""Kith: newsletters, gated membership and community replies for micro-communities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import db, queue
+from app.admin.views import bp as admin_bp
+from app.cli import register_commands
+from app.config import PROJECT_ROOT, load_settings
+from app.issues.views import bp as issues_bp
+from app.members.views import bp as members_bp
+from app.migrations import init_migrations
+from app.sending import mailer
+from app.web import errors, security
+from app.web.health import bp as health_bp
+from app.web.page_cache import PageCache, page_cache
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Kith app. No network or database work happens here; connections open lazily.
+
+    ``test_config`` overrides settings by field name (``database_url``, ``instance_path``…);
+    keys that are not settings go to ``app.config``.
+    """
+    settings = load_settings(PROJECT_ROOT / "instance", test_config)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.update(settings.extra)
+    app.extensions["kith.settings"] = settings
+    app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
+
+    db.init_app(app, settings.database_url)
+    queue.init_app(app, settings.redis_url)
+    mailer.init_app(app, settings)
+    init_migrations(app, settings.migrations_dir)
+    security.init_app(app, storage_uri=security.limiter_storage(settings.redis_url))
+    errors.init_app(app)
+
+    @app.context_processor
+    def _site():
+        cache = page_cache()
+        cache.refresh()
+        return {
+            "site_name": cache.site_name or settings.publication_name,
+            "base_url": settings.base_url,
+        }
+
+    for blueprint in (issues_bp, members_bp, admin_bp, health_bp):
+        app.register_blueprint(blueprint)
+    register_commands(app)
+    return app

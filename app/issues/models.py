@@ -1,0 +1,66 @@
+"""Issues: the long-form pieces a publication writes, and the publication itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+VISIBILITIES = ("public", "members", "paid")
+STATUSES = ("draft", "published")
+SOURCES = ("editor", "file")
+
+
+class Issue(Base):
+    """One issue. ``body_html``/``teaser_html`` are rendered when saved, never per request."""
+
+    __tablename__ = "issues"
+    __table_args__ = (
+        CheckConstraint(f"visibility IN {VISIBILITIES!r}", name="visibility"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+        CheckConstraint(f"source IN {SOURCES!r}", name="source"),
+        Index("ix_issues_status_published_at", "status", "published_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    subtitle: Mapped[str] = mapped_column(String(300), default="")
+    excerpt: Mapped[str] = mapped_column(Text, default="")
+    body_markdown: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    teaser_html: Mapped[str] = mapped_column(Text, default="")
+    has_more_marker: Mapped[bool] = mapped_column(Boolean, default=False)
+    word_count: Mapped[int] = mapped_column(Integer, default=0)
+    reading_minutes: Mapped[int] = mapped_column(Integer, default=1)
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    email_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16), default="editor")
+    source_path: Mapped[str | None] = mapped_column(String(500))
+    source_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == "published"
+
+
+class Publication(Base):
+    """The single row describing the publication and the version of what readers see.
+
+    ``content_version`` goes up on every change that alters a public page; web processes
+    compare it to drop their page caches, so a change shows on every node within a second.
+    """
+
+    __tablename__ = "publication"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="Kith")
+    description: Mapped[str] = mapped_column(Text, default="")
+    content_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,210 @@
+"""The rules for writing, publishing and listing issues."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.issues.models import VISIBILITIES, Issue, Publication
+from app.issues.rendering import render_body
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+EDITABLE_FIELDS = (
+    "title",
+    "subtitle",
+    "slug",
+    "excerpt",
+    "body_markdown",
+    "visibility",
+    "email_only",
+)
+
+
+class IssueError(ValueError):
+    """An issue could not be saved; ``errors`` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Issue]
+    number: int
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def slugify(text: str) -> str:
+    """A URL slug from a title: ASCII letters and digits joined by single hyphens."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:120].strip("-")
+
+
+def save_issue(
+    session: Session,
+    fields: Mapping[str, Any],
+    *,
+    issue_id: int | None = None,
+    source: str = "editor",
+) -> Issue:
+    """Create or update an issue from editor or file input; render its body once, here."""
+    issue = session.get(Issue, issue_id) if issue_id is not None else _new_issue(source)
+    if issue is None:
+        raise LookupError(f"no issue with id {issue_id}")
+    values = _clean_fields(fields)
+    _validate(session, values, issue)
+    for name, value in values.items():
+        setattr(issue, name, value)
+    rendered = render_body(issue.body_markdown)
+    issue.body_html = rendered.html
+    issue.teaser_html = rendered.teaser_html
+    issue.has_more_marker = rendered.has_more_marker
+    issue.word_count = rendered.word_count
+    issue.reading_minutes = rendered.reading_minutes
+    issue.updated_at = utcnow()
+    session.add(issue)
+    session.flush()
+    content_changed(session)
+    return issue
+
+
+def _new_issue(source: str) -> Issue:
+    return Issue(
+        source=source, title="", subtitle="", slug="", excerpt="", body_markdown="",
+        visibility="public", status="draft", email_only=False,
+    )  # fmt: skip
+
+
+def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    values = {name: fields[name] for name in EDITABLE_FIELDS if name in fields}
+    for name in ("title", "subtitle", "slug", "excerpt"):
+        if name in values:
+            values[name] = (values[name] or "").strip()
+    if "body_markdown" in values:
+        values["body_markdown"] = (values["body_markdown"] or "").replace("\r\n", "\n")
+    if "email_only" in values:
+        values["email_only"] = bool(values["email_only"])
+    if not values.get("slug") and values.get("title"):
+        values["slug"] = slugify(values["title"])
+    return values
+
+
+def _validate(session: Session, values: Mapping[str, Any], issue: Issue) -> None:
+    errors: dict[str, str] = {}
+    title = values.get("title", issue.title)
+    if not title:
+        errors["title"] = "A title is required."
+    elif len(title) > 300:
+        errors["title"] = "Keep the title under 300 characters."
+    slug = values.get("slug", issue.slug)
+    if not slug:
+        errors["slug"] = "A slug is required (letters, digits and hyphens)."
+    elif len(slug) > 120 or not SLUG_PATTERN.match(slug):
+        errors["slug"] = "Use lower-case letters, digits and single hyphens, at most 120."
+    else:
+        taken = session.scalar(select(Issue.id).where(Issue.slug == slug, Issue.id != issue.id))
+        if taken is not None:
+            errors["slug"] = f"The slug '{slug}' is already used by another issue."
+    if values.get("visibility", issue.visibility or "public") not in VISIBILITIES:
+        errors["visibility"] = f"Choose one of: {', '.join(VISIBILITIES)}."
+    if len(values.get("subtitle") or "") > 300:
+        errors["subtitle"] = "Keep the subtitle under 300 characters."
+    if errors:
+        raise IssueError(errors)
+
+
+def publish(session: Session, issue: Issue, *, at: datetime | None = None) -> Issue:
+    """Make an issue visible on the web (its first publication date is kept on re-publish)."""
+    issue.status = "published"
+    issue.published_at = at or issue.published_at or utcnow()
+    issue.updated_at = utcnow()
+    session.flush()
+    content_changed(session)
+    return issue
+
+
+def unpublish(session: Session, issue: Issue) -> Issue:
+    issue.status = "draft"
+    issue.updated_at = utcnow()
+    session.flush()
+    content_changed(session)
+    return issue
+
+
+def content_changed(session: Session) -> None:
+    """Bump the publication's content version so every web process drops its page cache."""
+    moved = session.execute(
+        update(Publication)
+        .where(Publication.id == 1)
+        .values(content_version=Publication.content_version + 1)
+    ).rowcount
+    if not moved:
+        session.add(Publication(id=1, content_version=1))
+        session.flush()
+
+
+def publication(session: Session) -> Publication:
+    return session.get(Publication, 1) or Publication(id=1, name="", content_version=0)
+
+
+def cache_version(session: Session) -> tuple[int, int]:
+    """Changes whenever a public page may change: an edit, or a scheduled issue going live."""
+    version = session.scalar(select(Publication.content_version).where(Publication.id == 1)) or 0
+    live = session.scalar(select(func.count()).select_from(Issue).where(_web_visible())) or 0
+    return version, live
+
+
+def _web_visible():
+    return (
+        (Issue.status == "published")
+        & (Issue.email_only.is_(False))
+        & (Issue.published_at <= utcnow())
+    )
+
+
+def published_page(session: Session, number: int, per_page: int) -> Page:
+    """One page of the archive, newest first."""
+    number = max(1, number)
+    total = session.scalar(select(func.count()).select_from(Issue).where(_web_visible())) or 0
+    items = session.scalars(
+        select(Issue)
+        .where(_web_visible())
+        .order_by(Issue.published_at.desc(), Issue.id.desc())
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    ).all()
+    return Page(list(items), number, total, per_page)
+
+
+def latest(session: Session, limit: int) -> list[Issue]:
+    return published_page(session, 1, limit).items
+
+
+def published_by_slug(session: Session, slug: str) -> Issue | None:
+    return session.scalar(select(Issue).where(Issue.slug == slug, _web_visible()))
+
+
+def all_for_editor(session: Session) -> list[Issue]:
+    return list(session.scalars(select(Issue).order_by(Issue.updated_at.desc())).all())

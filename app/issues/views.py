@@ -1,0 +1,80 @@
+"""Public pages: home, archive, issue pages and the Atom feed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_login import current_user
+
+from app.db import transaction
+from app.issues import service
+from app.members import access
+from app.web.page_cache import cached_page
+
+bp = Blueprint("issues", __name__)
+
+HOME_ISSUES = 10
+FEED_ISSUES = 30
+
+
+def _settings():
+    return current_app.extensions["kith.settings"]
+
+
+@bp.get("/")
+@cached_page
+def home():
+    with transaction() as session:
+        issues = service.latest(session, HOME_ISSUES)
+        publication = service.publication(session)
+    return render_template("issues/home.html", issues=issues, publication=publication)
+
+
+@bp.get("/archive")
+@cached_page
+def archive():
+    number = request.args.get("page", "1")
+    if not number.isdigit() or int(number) < 1:
+        abort(404)
+    with transaction() as session:
+        page = service.published_page(session, int(number), _settings().issues_per_page)
+    if page.number > page.pages:
+        abort(404)
+    return render_template("issues/archive.html", page=page)
+
+
+@bp.get("/issues/<slug>")
+@cached_page
+def show(slug: str):
+    with transaction() as session:
+        issue = service.published_by_slug(session, slug)
+    if issue is None:
+        abort(404)
+    return render_template(
+        "issues/show.html",
+        issue=issue,
+        body_html=access.readable_html(current_user, issue),
+        full_access=access.can_read_full(current_user, issue),
+        summary=access.public_summary(issue),
+    )
+
+
+@bp.get("/feed.xml")
+@cached_page
+def feed():
+    with transaction() as session:
+        issues = service.latest(session, FEED_ISSUES)
+        publication = service.publication(session)
+    entries = [
+        {
+            "issue": issue,
+            # The feed is anonymous by nature: it carries exactly what an anonymous reader sees.
+            "content": access.readable_html(None, issue),
+            "summary": access.public_summary(issue),
+        }
+        for issue in issues
+    ]
+    updated = max((issue.updated_at for issue in issues), default=None)
+    body = render_template(
+        "issues/feed.xml", entries=entries, publication=publication, updated=updated
+    )
+    return body, 200, {"Content-Type": "application/atom+xml; charset=utf-8"}

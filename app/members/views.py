@@ -1,0 +1,95 @@
+"""Sign-in by magic link, and sign-out."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from rq import Retry
+from wtforms import EmailField
+from wtforms.validators import DataRequired, Length
+
+from app.db import transaction
+from app.members import service
+from app.queue import enqueue
+from app.web.security import limiter, safe_next
+
+bp = Blueprint("members", __name__)
+log = logging.getLogger(__name__)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email address", validators=[DataRequired(), Length(max=320)])
+
+
+class ConfirmLoginForm(FlaskForm):
+    """Only the CSRF token: the sign-in happens on this POST, never on the link's GET."""
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+def login():
+    form = LoginForm()
+    if not form.validate_on_submit():
+        return render_template("members/login.html", form=form), 400 if form.errors else 200
+    with transaction() as session:
+        token = service.request_login(session, form.email.data)
+        nonce = token.nonce if token else None
+    if nonce:
+        try:
+            enqueue(
+                "app.members.jobs.send_login_email",
+                nonce,
+                queue_name="mail",
+                job_id=f"login-{nonce}",
+                retry=Retry(max=3, interval=[10, 60, 300]),
+            )
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            log.exception("could not queue a sign-in email")
+            flash("We could not send email just now. Please try again in a minute.", "error")
+            return render_template("members/login.html", form=form), 503
+    # The same answer whether or not the address is known: sign-in must not reveal members.
+    return render_template("members/login_sent.html", email=form.email.data)
+
+
+@bp.get("/login/<token>")
+def confirm_login(token: str):
+    with transaction() as session:
+        try:
+            member = service.peek_login(session, _settings(), token)
+        except service.LoginLinkError as error:
+            return render_template("members/login_invalid.html", reason=str(error)), 400
+    return render_template("members/login_confirm.html", form=ConfirmLoginForm(), member=member)
+
+
+@bp.post("/login/<token>")
+@limiter.limit("20 per minute")
+def use_login(token: str):
+    form = ConfirmLoginForm()
+    if not form.validate_on_submit():
+        return render_template(
+            "members/login_invalid.html", reason="The form expired; open the link again."
+        ), 400
+    with transaction() as session:
+        try:
+            member = service.consume_login(session, _settings(), token)
+        except service.LoginLinkError as error:
+            return render_template("members/login_invalid.html", reason=str(error)), 400
+    login_user(member, remember=True)
+    fallback = url_for("admin.issues_list") if member.is_editor else url_for("issues.home")
+    return redirect(safe_next(request.args.get("next")) or fallback)
+
+
+@bp.post("/logout")
+def logout():
+    form = ConfirmLoginForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        logout_user()
+    return redirect(url_for("issues.home"))
+
+
+def _settings():
+    return current_app.extensions["kith.settings"]

@@ -1,0 +1,84 @@
+"""Background work on RQ: the Redis connection, enqueueing, and the non-forking worker.
+
+Redis holds work to do, never facts. Jobs take ids, re-read their rows and are idempotent,
+so a job run twice (RQ re-runs abandoned jobs) or lost with Redis changes nothing: the
+database decides. Jobs are serialized as JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from rq import Queue, Retry, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from app import embedded_redis
+
+QUEUES = ("mail", "default")
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask, redis_url: str | None) -> None:
+    app.extensions["kith.redis_url"] = redis_url
+
+
+def redis_url(app: Flask | None = None) -> str:
+    """The configured Redis, or the embedded one (started on first use)."""
+    app = app or current_app
+    url = app.extensions.get("kith.redis_url")
+    if not url:
+        url = embedded_redis.ensure_running(app.extensions["kith.settings"].instance_path)
+        app.extensions["kith.redis_url"] = url
+    return url
+
+
+def connection(app: Flask | None = None) -> redis.Redis:
+    app = app or current_app
+    if "kith.redis" not in app.extensions:
+        app.extensions["kith.redis"] = redis.Redis.from_url(redis_url(app))
+    return app.extensions["kith.redis"]
+
+
+def queue(name: str = "default", app: Flask | None = None) -> Queue:
+    return Queue(name, connection=connection(app), serializer=JSONSerializer)
+
+
+def enqueue(
+    func: Callable[..., Any] | str,
+    *args: Any,
+    queue_name: str = "default",
+    job_id: str | None = None,
+    retry: Retry | None = None,
+) -> None:
+    """Put a job on a queue. Call it after the transaction that made its rows has committed."""
+    queue(queue_name).enqueue_call(
+        func, args=args, job_id=job_id, retry=retry, result_ttl=300, failure_ttl=7 * 24 * 3600
+    )
+
+
+def run_worker(
+    app: Flask, *, queues: Sequence[str] = QUEUES, burst: bool = False, name: str | None = None
+) -> None:
+    """Work the queues inside one app context, without forking per job.
+
+    A forking worker costs a process per job (about 30 jobs/s here); ``SimpleWorker`` runs
+    them in-process (about 300/s). The engine pool is discarded first in case this process
+    was forked from one that had connections open.
+    """
+    app.extensions["kith.db"].engine.dispose(close=False)
+    with app.app_context():
+        worker = SimpleWorker(
+            [queue(name, app) for name in queues],
+            connection=connection(app),
+            serializer=JSONSerializer,
+            name=name or f"kith-{os.uname().nodename}-{os.getpid()}",
+        )
+        worker.work(
+            burst=burst, with_scheduler=True, logging_level="INFO" if not burst else "WARNING"
+        )

@@ -1,0 +1,87 @@
+"""Sign-in state, CSRF, rate limits and the headers every response carries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, redirect, request, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_wtf import CSRFProtect
+
+from app.db import transaction
+from app.members import service as members
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
+    "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+
+
+@login_manager.user_loader
+def _load_member(member_id: str):
+    with transaction() as session:
+        member = members.load_member(session, member_id)
+    return member if member is not None and member.is_active else None
+
+
+def editor_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Anonymous visitors go to sign in; signed-in non-editors get 403."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return redirect(url_for("members.login", next=request.full_path))
+        if not current_user.is_editor:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only same-site paths are followed after sign-in: never an open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def limiter_storage(redis_url: str | None) -> str:
+    """Rate-limit counters live in Redis when one is configured, so all web nodes share them."""
+    if not redis_url:
+        return "memory://"
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+def init_app(app: Flask, *, storage_uri: str) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "members.login"
+    login_manager.login_message = "Please sign in to continue."
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
+    limiter.init_app(app)
+    app.after_request(_security_headers)

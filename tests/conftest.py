@@ -1,0 +1,184 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
+real Redis, a real SMTP server, and an app whose every test runs in a rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from app import create_app, embedded_redis
+from app.db import make_engine, normalize_url
+from app.members.models import Member
+from app.migrations import upgrade_database
+from app.queue import run_worker
+from tests.smtp_sink import SMTPSink
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+SECRET = "test-secret-key-that-is-long-enough-for-hmac"
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database completely so migrations run from nothing."""
+    engine = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory) -> str:
+    """A migrated database, once per backend per test session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/kith.db"
+    else:
+        url = POSTGRES_URL
+        reset_postgres(url)
+    app = create_app(
+        {
+            "database_url": url,
+            "instance_path": tmp_path_factory.mktemp("migrate"),
+            "secret_key": SECRET,
+            "redis_url": "redis://unused",
+        }
+    )
+    upgrade_database(app)
+    app.extensions["kith.db"].engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """The machine's Redis (database 15) when reachable, else Kith's embedded one."""
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis_lib.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return url
+    except redis_lib.RedisError:
+        if os.environ.get("CI"):
+            raise
+        return embedded_redis.ensure_running(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def redis(redis_url) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SMTPSink]:
+    with SMTPSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def app_overrides() -> dict:
+    """Override in a test module to change settings for its app."""
+    return {}
+
+
+@pytest.fixture
+def app(request, engine, redis_url, tmp_path, app_overrides) -> Iterator[Flask]:
+    """An app whose sessions all join one transaction that is rolled back after the test."""
+    config = {
+        "database_url": engine.url.render_as_string(hide_password=False),
+        "instance_path": tmp_path / "instance",
+        "redis_url": redis_url,
+        "secret_key": SECRET,
+        "base_url": "http://localhost",
+        "mail_from": "The Test Letter <letters@example.org>",
+        "page_cache_seconds": 0,
+    }
+    if "smtp" in request.fixturenames:
+        config["smtp_url"] = request.getfixturevalue("smtp").url
+    config.update(app_overrides)
+    app = create_app(config)
+    connection = engine.connect()
+    outer = connection.begin()
+    app.extensions["kith.db"].bind_to(connection)
+    with app.app_context():
+        yield app
+    outer.rollback()
+    connection.close()
+    app.extensions["kith.db"].engine.dispose()  # in case a command (e.g. migrations) used it
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    session = app.extensions["kith.db"].session_factory()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+def make_member(session: Session, **overrides) -> Member:
+    """A member with sensible defaults; override any column."""
+    values = {"email": f"member{os.urandom(4).hex()}@example.com", "status": "active"}
+    values.update(overrides)
+    member = Member(**values)
+    session.add(member)
+    session.commit()
+    return member
+
+
+@pytest.fixture
+def editor(session) -> Member:
+    return make_member(session, email="editor@example.com", name="Edith", role="editor")
+
+
+def sign_in(client: FlaskClient, member: Member) -> None:
+    """Sign ``member`` in the way flask-login stores it, without the email round trip."""
+    with client.session_transaction() as flask_session:
+        flask_session["_user_id"] = str(member.id)
+        flask_session["_fresh"] = True
+
+
+CSRF_FIELD = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"'
+)
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token from the form on ``path``, as a browser would submit it."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_FIELD.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def run_jobs(app: Flask) -> None:
+    """Work every queued job in this process with a real RQ SimpleWorker, then return."""
+    run_worker(app, burst=True)
+
+
+@pytest.fixture
+def content_dir(tmp_path) -> Path:
+    path = tmp_path / "content"
+    path.mkdir()
+    return path

@@ -1,0 +1,70 @@
+"""Browser tests: a live Kith on a real port, driven by Playwright in Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.migrations import upgrade_database
+from tests.conftest import SECRET
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("KITH_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
+    """A migrated Kith serving on a free loopback port, committed for real (no rollback)."""
+    server = None
+    app = create_app(
+        {
+            "database_url": f"sqlite:///{tmp_path}/live.db",
+            "instance_path": tmp_path / "instance",
+            "redis_url": redis_url,
+            "secret_key": SECRET,
+            "base_url": "http://127.0.0.1:0",
+            "page_cache_seconds": 0,
+        }
+    )
+    upgrade_database(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base, app
+    server.shutdown()
+    thread.join(timeout=5)
+    server.server_close()
+    app.extensions["kith.db"].engine.dispose()

@@ -1,0 +1,79 @@
+"""The job layer: Kith's embedded Redis, and `kith worker` working real jobs in its own process."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from app import embedded_redis
+from app.members import service as members
+from app.queue import enqueue
+from tests.conftest import SECRET
+
+KITH = str(Path(sys.executable).parent / "kith")
+
+
+def test_embedded_redis_starts_once_is_shared_and_stops(tmp_path):
+    url = embedded_redis.ensure_running(tmp_path)
+    assert url.startswith("unix://") and redis.Redis.from_url(url).ping()
+    started = list(embedded_redis._started)
+    assert embedded_redis.ensure_running(tmp_path) == url  # a second caller reuses it
+    assert embedded_redis._started == started
+    embedded_redis.stop()
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+        alive = True
+    except (redis.ConnectionError, FileNotFoundError):
+        alive = False
+    assert not alive
+
+
+def test_kith_worker_sends_a_queued_login_email_into_the_outbox(tmp_path, redis_url):
+    """A real worker process (`kith worker --burst`) against a real database file and Redis."""
+    from app import create_app
+    from app.db import transaction
+    from app.migrations import upgrade_database
+
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/kith.db",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "SMTP_URL": "",
+        "BASE_URL": "http://kith.test",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    app = create_app(
+        {
+            "database_url": env["DATABASE_URL"],
+            "redis_url": redis_url,
+            "instance_path": tmp_path / "instance",
+            "secret_key": SECRET,
+        }
+    )
+    upgrade_database(app)
+    with app.app_context():
+        with transaction() as session:
+            token = members.start_login(session, members.create_editor(session, "ed@example.com"))
+            nonce = token.nonce
+        enqueue("app.members.jobs.send_login_email", nonce, queue_name="mail")
+    app.extensions["kith.db"].engine.dispose()
+
+    result = subprocess.run(
+        [KITH, "worker", "--burst"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    outbox = list(mailbox.Maildir(tmp_path / "instance" / "outbox", create=False))
+    assert len(outbox) == 1 and outbox[0]["To"] == "ed@example.com"
+    assert "http://kith.test/login/" in outbox[0].get_payload(0).get_payload(decode=True).decode()
