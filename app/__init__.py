@@ -17,7 +17,7 @@ from app.migrations import init_migrations
 from app.sending import mailer
 from app.web import errors, security
 from app.web.health import bp as health_bp
-from app.web.page_cache import PageCache, page_cache
+from app.web.page_cache import PageCache, PageCacheMiddleware, page_cache
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -62,4 +62,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (issues_bp, members_bp, admin_bp, health_bp):
         app.register_blueprint(blueprint)
     register_commands(app)
+    app.wsgi_app = PageCacheMiddleware(app)
     return app

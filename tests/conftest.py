@@ -118,11 +118,14 @@ def app(request, engine, redis_url, tmp_path, app_overrides) -> Iterator[Flask]:
     connection = engine.connect()
     outer = connection.begin()
     app.extensions["kith.db"].bind_to(connection)
-    with app.app_context():
-        yield app
+    # No app context is held open here: requests must each get their own, as in production
+    # (a shared one would leak flask.g, and with it the signed-in user, between requests).
+    yield app
     outer.rollback()
     connection.close()
     app.extensions["kith.db"].engine.dispose()  # in case a command (e.g. migrations) used it
+    if "kith.redis" in app.extensions:
+        app.extensions["kith.redis"].close()
 
 
 @pytest.fixture

@@ -122,15 +122,16 @@ def test_unknown_issue_id_is_404(editor_client):
 
 
 def test_outbox_lists_and_shows_mail_in_a_sandbox(app, editor_client):
-    mailer.send_transactional(
-        "reader@example.com",
-        "Hello outbox",
-        "login",
-        publication="P",
-        name="R",
-        link="http://localhost/login/x",
-        minutes=15,
-    )
+    with app.app_context():
+        mailer.send_transactional(
+            "reader@example.com",
+            "Hello outbox",
+            "login",
+            publication="P",
+            name="R",
+            link="http://localhost/login/x",
+            minutes=15,
+        )
     listing = editor_client.get("/admin/outbox").get_data(as_text=True)
     assert "Hello outbox" in listing and "reader@example.com" in listing
     key = listing.split('href="/admin/outbox/')[1].split('"')[0]

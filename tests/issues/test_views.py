@@ -9,7 +9,6 @@ import pytest
 
 from app.db import utcnow
 from app.issues import service
-from app.web.page_cache import page_cache
 from tests.conftest import make_member, sign_in
 
 SECRET_SENTENCE = "The buffer fund holds exactly 1234 euros."
@@ -124,7 +123,7 @@ def test_healthz_reports_the_database(client):
 
 def test_page_cache_serves_anonymous_pages_until_content_changes(app, client, session):
     issue = publish(session, title="Cached", body_markdown="First version.")
-    cache = page_cache()
+    cache = app.extensions["kith.page_cache"]
     cache.ttl = 3600  # pretend a long interval: only invalidation may refresh it
     cache.invalidate()
     assert "First version." in client.get("/issues/cached").get_data(as_text=True)
@@ -135,13 +134,27 @@ def test_page_cache_serves_anonymous_pages_until_content_changes(app, client, se
     assert "Second version." in client.get("/issues/cached").get_data(as_text=True)
 
 
-def test_a_scheduled_issue_appears_when_its_time_comes_without_an_edit(client, session):
+def test_a_scheduled_issue_appears_when_its_time_comes_without_an_edit(app, client, session):
     issue = publish(session, title="Soon", days_ago=-1)
-    page_cache().invalidate()
+    app.extensions["kith.page_cache"].invalidate()
     assert client.get("/issues/soon").status_code == 404
     issue.published_at = utcnow() - timedelta(
         seconds=1
     )  # time passes; content_version does not move
     session.commit()
-    page_cache().invalidate()
+    app.extensions["kith.page_cache"].invalidate()
     assert client.get("/issues/soon").status_code == 200
+
+
+def test_cached_pages_never_reach_signed_in_readers_and_vice_versa(
+    app, client, session, gated, editor
+):
+    anonymous = app.test_client()
+    first = anonymous.get(f"/issues/{gated.slug}")
+    assert SECRET_SENTENCE not in first.get_data(as_text=True)
+    assert first.headers.get("Vary") == "Cookie" and "Content-Security-Policy" in first.headers
+    sign_in(client, editor)
+    assert SECRET_SENTENCE in client.get(f"/issues/{gated.slug}").get_data(as_text=True)
+    again = anonymous.get(f"/issues/{gated.slug}")
+    assert SECRET_SENTENCE not in again.get_data(as_text=True)
+    assert again.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
