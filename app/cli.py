@@ -7,6 +7,7 @@ bad input ends in a one-line error and a non-zero exit.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
 
 from app import embedded_redis
 from app.config import PROJECT_ROOT
@@ -121,9 +123,9 @@ def up(host: str, port: int, editor_email: str) -> None:
         f"  Sign in as {editor_email} (one-time link, valid {minutes} minutes):\n"
         f"  {link}{outbox}\n  Stop with Ctrl-C.\n"
     )
+    # SIGTERM ends like Ctrl-C, so the worker and the embedded Redis are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        from werkzeug.serving import run_simple
-
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         worker_process.terminate()

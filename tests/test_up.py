@@ -113,7 +113,7 @@ def test_kith_up_serves_the_demo_signs_in_the_editor_and_mails_through_its_worke
         redis_socket = instance / "redis.sock"
         assert redis.Redis(unix_socket_path=str(redis_socket)).ping()
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # as a service manager stops it
         process.wait(timeout=20)
         process.stdout.close()
     time.sleep(0.5)
