@@ -91,14 +91,13 @@ def _edit(issue_id: int | None):
             return _editor_page(form, issue)
         try:
             with session.begin_nested():
-                saved = issues.save_issue(session, form.data, issue_id=issue_id)
-                if action == "publish":
-                    issues.publish(session, saved)
-                elif action == "unpublish":
-                    issues.unpublish(session, saved)
+                saved = issues.edit_issue(session, form.data, issue_id=issue_id, action=action)
         except issues.IssueError as error:
             for field, message in error.errors.items():
-                getattr(form, field).errors.append(message)
+                if field in form:
+                    form[field].errors.append(message)
+                else:
+                    form.form_errors.append(message)
             return _editor_page(form, issue, status=400)
         flash(_saved_message(action, saved), "success")
         page_cache().invalidate()

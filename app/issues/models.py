@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, one_of, utcnow
 
 VISIBILITIES = ("public", "members", "paid")
 STATUSES = ("draft", "published")
@@ -19,9 +19,9 @@ class Issue(Base):
 
     __tablename__ = "issues"
     __table_args__ = (
-        CheckConstraint(f"visibility IN {VISIBILITIES!r}", name="visibility"),
-        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
-        CheckConstraint(f"source IN {SOURCES!r}", name="source"),
+        one_of("visibility", VISIBILITIES),
+        one_of("status", STATUSES),
+        one_of("source", SOURCES),
         Index("ix_issues_status_published_at", "status", "published_at"),
     )
 

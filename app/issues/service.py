@@ -135,6 +135,23 @@ def _validate(session: Session, values: Mapping[str, Any], issue: Issue) -> None
         raise IssueError(errors)
 
 
+EDITOR_ACTIONS = ("save", "publish", "unpublish")
+
+
+def edit_issue(
+    session: Session, fields: Mapping[str, Any], *, issue_id: int | None, action: str = "save"
+) -> Issue:
+    """What the editor's buttons do: save, and then publish or unpublish, as one change."""
+    if action not in EDITOR_ACTIONS:
+        raise IssueError({"action": f"Unknown action {action!r}."})
+    issue = save_issue(session, fields, issue_id=issue_id)
+    if action == "publish":
+        publish(session, issue)
+    elif action == "unpublish":
+        unpublish(session, issue)
+    return issue
+
+
 def publish(session: Session, issue: Issue, *, at: datetime | None = None) -> Issue:
     """Make an issue visible on the web (its first publication date is kept on re-publish)."""
     issue.status = "published"

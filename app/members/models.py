@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, one_of, utcnow
 
 ROLES = ("member", "editor")
 TIERS = ("free", "paid", "invite")
@@ -19,9 +19,9 @@ class Member(Base):
 
     __tablename__ = "members"
     __table_args__ = (
-        CheckConstraint(f"role IN {ROLES!r}", name="role"),
-        CheckConstraint(f"tier IN {TIERS!r}", name="tier"),
-        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+        one_of("role", ROLES),
+        one_of("tier", TIERS),
+        one_of("status", STATUSES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

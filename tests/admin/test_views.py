@@ -141,3 +141,16 @@ def test_outbox_lists_and_shows_mail_in_a_sandbox(app, editor_client):
     assert frame.status_code == 200 and "sandbox" in frame.headers["Content-Security-Policy"]
     assert editor_client.get("/admin/outbox/../../etc/passwd").status_code == 404
     assert editor_client.get("/admin/outbox/nope").status_code == 404
+
+
+def test_an_unknown_action_saves_nothing(editor_client, session):
+    response = save(editor_client, action="delete-everything", title="Sneaky")
+    assert response.status_code == 400 and "Unknown action" in response.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(Issue)) == 0
+
+
+def test_published_issues_offer_update_not_save_draft(editor_client, session):
+    save(editor_client, action="publish", title="Live one")
+    issue = session.scalar(select(Issue).where(Issue.slug == "live-one"))
+    html = editor_client.get(f"/admin/issues/{issue.id}").get_data(as_text=True)
+    assert "Update" in html and "Unpublish" in html and "Save draft" not in html

@@ -103,3 +103,11 @@ def test_when_redis_is_down_the_reader_is_told_to_retry(app, client, editor):
     app.extensions["kith.redis_url"] = "redis://127.0.0.1:1/0"
     response = request_link(client, editor.email)
     assert response.status_code == 503 and "try again" in response.get_data(as_text=True)
+
+
+def test_safe_next_only_follows_same_site_paths():
+    from app.web.security import safe_next
+
+    assert safe_next("/admin/issues?x=1") == "/admin/issues?x=1"
+    for hostile in ("https://evil.example/", "//evil.example", "/\\evil.example", "evil", "", None):
+        assert safe_next(hostile) is None
