@@ -8,10 +8,14 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.members_views import bp as audience_bp
 from app.admin.views import bp as admin_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.issues.views import bp as issues_bp
+from app.members.account_views import bp as accounts_bp
+from app.members.subscription_views import bp as subscriptions_bp
+from app.members.subscription_views import subscribe_form_token
 from app.members.views import bp as members_bp
 from app.migrations import init_migrations
 from app.sending import mailer
@@ -59,7 +63,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             "base_url": settings.base_url,
         }
 
-    for blueprint in (issues_bp, members_bp, admin_bp, health_bp):
+    app.jinja_env.globals["subscribe_form_token"] = subscribe_form_token
+    blueprints = (
+        issues_bp,
+        members_bp,
+        subscriptions_bp,
+        accounts_bp,
+        admin_bp,
+        audience_bp,
+        health_bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_commands(app)
     app.wsgi_app = PageCacheMiddleware(app)

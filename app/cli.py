@@ -22,6 +22,7 @@ from app.config import PROJECT_ROOT
 from app.db import transaction
 from app.issues import content
 from app.members import service as members
+from app.members.commands import members_group, segments_group
 from app.migrations import upgrade_database
 from app.queue import run_worker
 
@@ -133,7 +134,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (create_editor, content_group, demo, worker, up):
+    for command in (create_editor, content_group, demo, worker, up, members_group, segments_group):
         app.cli.add_command(command)
 
 

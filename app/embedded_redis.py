@@ -40,9 +40,10 @@ def socket_url(instance_path: Path) -> str:
     return f"unix://{instance_path / 'redis.sock'}"
 
 
-def _alive(url: str) -> bool:
+def alive(url: str) -> bool:
     try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
+            return bool(client.ping())
     except (redis.ConnectionError, redis.TimeoutError, FileNotFoundError, OSError):
         return False
 
@@ -53,7 +54,7 @@ def ensure_running(instance_path: Path, *, timeout: float = 10.0) -> str:
     url = socket_url(instance_path)
     with open(instance_path / "redis.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if _alive(url):
+        if alive(url):
             return url
         sock = instance_path / "redis.sock"
         sock.unlink(missing_ok=True)
@@ -82,7 +83,7 @@ def ensure_running(instance_path: Path, *, timeout: float = 10.0) -> str:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not _alive(url):
+        while not alive(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise EmbeddedRedisError(

@@ -62,6 +62,26 @@ def enqueue(
     )
 
 
+def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:
+    """Queue a transactional email, retried with backoff; False (logged) if Redis is down.
+
+    The rows the job reads are already committed, so a caller can tell the reader to try
+    again rather than fail the request.
+    """
+    try:
+        enqueue(
+            func,
+            *args,
+            queue_name="mail",
+            job_id=job_id,
+            retry=Retry(max=3, interval=[10, 60, 300]),
+        )
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        log.exception("could not queue %s", func)
+        return False
+    return True
+
+
 def run_worker(
     app: Flask, *, queues: Sequence[str] = QUEUES, burst: bool = False, name: str | None = None
 ) -> None:

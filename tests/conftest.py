@@ -70,7 +70,8 @@ def redis_url(tmp_path_factory) -> str:
     """The machine's Redis (database 15) when reachable, else Kith's embedded one."""
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     try:
-        redis_lib.Redis.from_url(url, socket_connect_timeout=1).ping()
+        with redis_lib.Redis.from_url(url, socket_connect_timeout=1) as client:
+            client.ping()
         return url
     except redis_lib.RedisError:
         if os.environ.get("CI"):
@@ -110,6 +111,7 @@ def app(request, engine, redis_url, tmp_path, app_overrides) -> Iterator[Flask]:
         "base_url": "http://localhost",
         "mail_from": "The Test Letter <letters@example.org>",
         "page_cache_seconds": 0,
+        "RATELIMIT_STORAGE_URI": "memory://",  # fresh limits per test, not shared through Redis
     }
     if "smtp" in request.fixturenames:
         config["smtp_url"] = request.getfixturevalue("smtp").url
@@ -158,7 +160,7 @@ def editor(session) -> Member:
 def sign_in(client: FlaskClient, member: Member) -> None:
     """Sign ``member`` in the way flask-login stores it, without the email round trip."""
     with client.session_transaction() as flask_session:
-        flask_session["_user_id"] = str(member.id)
+        flask_session["_user_id"] = member.get_id()
         flask_session["_fresh"] = True
 
 

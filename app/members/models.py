@@ -3,15 +3,46 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, UTCDateTime, one_of, utcnow
 
 ROLES = ("member", "editor")
 TIERS = ("free", "paid", "invite")
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+SUPPRESSED = ("unsubscribed", "bounced", "complained")
+SOURCES = ("form", "import", "admin", "editor", "invite", "referral")
+
+member_tags = Table(
+    "member_tags",
+    Base.metadata,
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_member_tags_tag_id_member_id", "tag_id", "member_id"),
+)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
 
 
 class Member(Base):
@@ -22,6 +53,9 @@ class Member(Base):
         one_of("role", ROLES),
         one_of("tier", TIERS),
         one_of("status", STATUSES),
+        one_of("source", SOURCES),
+        Index("ix_members_status_tier", "status", "tier"),
+        Index("ix_members_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,7 +64,23 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(16), default="member")
     tier: Mapped[str] = mapped_column(String(16), default="free")
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Server defaults let the migration add these to existing rows.
+    source: Mapped[str] = mapped_column(String(16), default="form", server_default="form")
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    email_issues: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    email_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    email_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pending_email: Mapped[str | None] = mapped_column(String(320))  # awaiting confirmation
+    last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=member_tags, lazy="selectin", order_by=Tag.name
+    )
 
     # flask-login's user protocol
     @property
@@ -39,6 +89,11 @@ class Member(Base):
 
     @property
     def is_active(self) -> bool:
+        """May sign in: anyone who confirmed their address, whether or not they take our mail."""
+        return self.status != "pending"
+
+    @property
+    def receives_mail(self) -> bool:
         return self.status == "active"
 
     @property
@@ -50,7 +105,8 @@ class Member(Base):
         return self.role == "editor"
 
     def get_id(self) -> str:
-        return str(self.id)
+        """Carries the session version: bumping it signs out every session of this member."""
+        return f"{self.id}:{self.session_version}"
 
 
 class LoginToken(Base):
@@ -62,3 +118,42 @@ class LoginToken(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+CONSENT_ACTIONS = (
+    "subscribe", "confirm", "unsubscribe", "resubscribe", "import", "added",
+    "email_change", "deleted",
+)  # fmt: skip
+
+
+class ConsentEvent(Base):
+    """What a member agreed to or withdrew, when, how and from where.
+
+    Kept when the member is erased: ``member_id`` goes NULL and ``email_hash`` (SHA-256 of the
+    normalized address) is what proves the history belonged to that address.
+    """
+
+    __tablename__ = "consent_events"
+    __table_args__ = (one_of("action", CONSENT_ACTIONS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(100), default="")
+    ip: Mapped[str | None] = mapped_column(String(45))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Segment(Base):
+    """A saved, named segment expression (see ``segments.py`` for the syntax)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    expression: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

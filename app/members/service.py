@@ -133,8 +133,13 @@ def _verify(settings: Settings, signed: str) -> tuple[str, int]:
     return payload["n"], int(payload.get("m", 0))
 
 
-def load_member(session: Session, member_id: str | int) -> Member | None:
+def load_member(session: Session, session_id: str) -> Member | None:
+    """The member behind a session id ``"<id>:<version>"``; a bumped version ends old sessions."""
+    member_id, _, version = str(session_id).partition(":")
     try:
-        return session.get(Member, int(member_id))
+        member = session.get(Member, int(member_id))
     except (TypeError, ValueError):
         return None
+    if member is None or str(member.session_version) != version:
+        return None
+    return member

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
-import redis
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
-from rq import Retry
 from wtforms import EmailField
 from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
 from app.members import service
-from app.queue import enqueue
-from app.web.security import limiter, safe_next
+from app.queue import enqueue_mail
+from app.web.security import limiter, safe_next, sign_in
 
 bp = Blueprint("members", __name__)
-log = logging.getLogger(__name__)
 
 
 class LoginForm(FlaskForm):
@@ -38,19 +33,11 @@ def login():
     with transaction() as session:
         token = service.request_login(session, form.email.data)
         nonce = token.nonce if token else None
-    if nonce:
-        try:
-            enqueue(
-                "app.members.jobs.send_login_email",
-                nonce,
-                queue_name="mail",
-                job_id=f"login-{nonce}",
-                retry=Retry(max=3, interval=[10, 60, 300]),
-            )
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            log.exception("could not queue a sign-in email")
-            flash("We could not send email just now. Please try again in a minute.", "error")
-            return render_template("members/login.html", form=form), 503
+    if nonce and not enqueue_mail(
+        "app.members.jobs.send_login_email", nonce, job_id=f"login-{nonce}"
+    ):
+        flash("We could not send email just now. Please try again in a minute.", "error")
+        return render_template("members/login.html", form=form), 503
     # The same answer whether or not the address is known: sign-in must not reveal members.
     return render_template("members/login_sent.html", email=form.email.data)
 
@@ -78,7 +65,7 @@ def use_login(token: str):
             member = service.consume_login(session, _settings(), token)
         except service.LoginLinkError as error:
             return render_template("members/login_invalid.html", reason=str(error)), 400
-    login_user(member, remember=True)
+    sign_in(member)
     fallback = url_for("admin.issues_list") if member.is_editor else url_for("issues.home")
     return redirect(safe_next(request.args.get("next")) or fallback)
 

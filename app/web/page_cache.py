@@ -26,6 +26,7 @@ from app.db import transaction
 from app.issues import service as issues
 
 MAX_ENTRIES = 2048
+MAX_AGE = 3600.0  # seconds a stored page may be served, so its signed sign-up form stays valid
 _MARK = "kith.cacheable"
 
 
@@ -35,7 +36,7 @@ class PageCache:
     version: Any = None
     site_name: str = ""
     checked_at: float = float("-inf")
-    pages: dict[str, tuple[str, list[tuple[str, str]], bytes]] = field(default_factory=dict)
+    pages: dict[str, tuple[float, str, list[tuple[str, str]], bytes]] = field(default_factory=dict)
 
     def refresh(self) -> None:
         """Drop every page if the content changed since the last look (at most once per ttl)."""
@@ -103,8 +104,8 @@ class PageCacheMiddleware:
                 cache.refresh()
         key = cache_key(environ)
         hit = cache.pages.get(key)
-        if hit is not None:
-            status, headers, body = hit
+        if hit is not None and time.monotonic() - hit[0] < MAX_AGE:
+            _, status, headers, body = hit
             start_response(status, headers)
             return [body]
         return self._render_and_store(environ, start_response, cache, key)
@@ -128,8 +129,13 @@ class PageCacheMiddleware:
             environ.get(_MARK)
             and captured.get("status", "").startswith("200")
             and not any(name.lower() == "set-cookie" for name, _ in captured["headers"])
-            and len(cache.pages) < MAX_ENTRIES
+            and (len(cache.pages) < MAX_ENTRIES or key in cache.pages)
         )
         if cacheable:
-            cache.pages[key] = (captured["status"], list(captured["headers"]), body)
+            cache.pages[key] = (
+                time.monotonic(),
+                captured["status"],
+                list(captured["headers"]),
+                body,
+            )
         return [body]

@@ -7,10 +7,10 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, url_for
+from flask import Flask, abort, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, current_user, login_user
 from flask_wtf import CSRFProtect
 
 from app.db import transaction
@@ -46,6 +46,12 @@ def editor_required(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def sign_in(member) -> None:
+    """Start a fresh session for ``member``: nothing from before sign-in carries over."""
+    session.clear()
+    login_user(member, remember=True)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -65,11 +65,16 @@ def test_a_token_signed_with_another_key_is_refused(session, settings):
     assert session.get(LoginToken, login.nonce).used_at is None
 
 
-def test_inactive_members_get_no_link(session):
-    make_member(session, email="gone@example.com", status="unsubscribed")
-    assert service.request_login(session, "gone@example.com") is None
+def test_unconfirmed_and_unknown_addresses_get_no_link(session):
+    make_member(session, email="pending@example.com", status="pending")
+    assert service.request_login(session, "pending@example.com") is None
     assert service.request_login(session, "nobody@example.com") is None
     assert service.request_login(session, "not-an-address") is None
+
+
+def test_members_who_unsubscribed_from_bulk_mail_can_still_sign_in(session):
+    make_member(session, email="quiet@example.com", status="unsubscribed")
+    assert service.request_login(session, "quiet@example.com") is not None
 
 
 def test_create_editor_normalizes_and_is_idempotent(session):

@@ -1,0 +1,323 @@
+"""CSV import and export of members.
+
+Import is streamed in chunks, each applied with a handful of bulk statements, so 100,000 rows
+take seconds and memory stays flat. It is idempotent: addresses are compared normalized
+(email-validator, lower-cased), a re-import updates and never duplicates, tags are only ever
+added, and an unsubscribed, bounced or complained member stays so whatever the file says.
+A bad row is rejected with its reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from app.members import audience, service, tokens
+from app.members.models import TIERS, ConsentEvent, Member, member_tags
+
+CHUNK_ROWS = 2000
+CORE_COLUMNS = ("email", "name", "tier", "tags")
+_TAG_SPLIT = re.compile(r"[;,|]")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+
+@dataclass
+class Rejected:
+    line: int
+    values: dict[str, str]
+    reason: str
+
+
+@dataclass
+class ImportTotals:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def add(self, other: ImportTotals) -> None:
+        for name in ("created", "updated", "unchanged", "skipped", "invalid"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected.extend(other.rejected)
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    path: Path
+    header: list[str]
+    dialect: type[csv.Dialect] | csv.Dialect
+    rows: int
+
+
+def inspect_file(path: Path) -> CsvFile:
+    """Check the whole file before anything is written: UTF-8, a header with ``email``."""
+    if not path.is_file():
+        raise ImportFileError(f"{path} does not exist")
+    decoder, line, sample = codecs.getincrementaldecoder("utf-8-sig")(), 1, ""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                line += chunk[: error.start].count(b"\n")
+                raise ImportFileError(
+                    f"{path.name} is not UTF-8 text (line {line}); "
+                    "save it as UTF-8 CSV and import again"
+                ) from None
+            line += text.count("\n")
+            if len(sample) < 65536:
+                sample += text[: 65536 - len(sample)]
+    if not sample.strip():
+        raise ImportFileError(f"{path.name} is empty")
+    try:
+        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0] + "\n", delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        header = [name.strip().lower() for name in next(csv.reader(handle, dialect))]
+    if "email" not in header:
+        raise ImportFileError(
+            f"{path.name} has no 'email' column; its first line must name the columns"
+        )
+    duplicates = {name for name in header if header.count(name) > 1 and name}
+    if duplicates:
+        raise ImportFileError(
+            f"{path.name} names the column(s) {', '.join(sorted(duplicates))} twice"
+        )
+    return CsvFile(path, header, dialect, rows=line)
+
+
+def read_chunks(csv_file: CsvFile, size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
+    """The file's data rows in chunks; quoted newlines stay inside their field."""
+    with csv_file.path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, csv_file.dialect)
+        next(reader)
+        chunk: list[Row] = []
+        for values in reader:
+            if not any(value.strip() for value in values):
+                continue
+            padded = values + [""] * (len(csv_file.header) - len(values))
+            chunk.append(Row(reader.line_num, dict(zip(csv_file.header, padded, strict=False))))
+            if len(values) > len(csv_file.header):
+                chunk[-1].values["\0extra"] = "1"
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+@dataclass(frozen=True)
+class _Clean:
+    line: int
+    email: str
+    name: str
+    tier: str | None
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+
+
+def _clean(row: Row, default_tier: str | None) -> _Clean:
+    values = row.values
+    if "\0extra" in values:
+        raise ValueError("more values than columns (a missing quote?)")
+    email = service.normalize_email(values.get("email", ""))
+    tier = (values.get("tier") or "").strip().lower() or default_tier
+    if tier is not None and tier not in TIERS:
+        raise ValueError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    name = (values.get("name") or "").strip()
+    if len(name) > 200:
+        raise ValueError("name is longer than 200 characters")
+    tags = tuple(
+        audience.clean_tag(tag) for tag in _TAG_SPLIT.split(values.get("tags") or "") if tag.strip()
+    )
+    fields = {
+        key: value.strip()
+        for key, value in values.items()
+        if key not in CORE_COLUMNS and key and value.strip()
+    }
+    return _Clean(row.line, email, name, tier, tags, fields)
+
+
+class Importer:
+    """Applies chunks of one file; remembers addresses across chunks to catch duplicate rows."""
+
+    def __init__(self, *, source: str, default_tier: str | None = None, tags: tuple[str, ...] = ()):
+        self.source = source
+        self.default_tier = default_tier
+        self.extra_tags = tuple(audience.clean_tag(tag) for tag in tags)
+        self.seen: dict[str, int] = {}
+
+    def apply(self, session: Session, rows: list[Row]) -> ImportTotals:
+        """Import one chunk with bulk statements; the caller commits it."""
+        totals = ImportTotals()
+        cleaned: list[_Clean] = []
+        for row in rows:
+            try:
+                item = _clean(row, self.default_tier)
+            except (ValueError, service.InvalidEmail) as error:
+                totals.invalid += 1
+                totals.rejected.append(Rejected(row.line, row.values, str(error)))
+                continue
+            first = self.seen.setdefault(item.email, row.line)
+            if first != row.line:
+                totals.skipped += 1
+                totals.rejected.append(Rejected(row.line, row.values, f"duplicate of line {first}"))
+                continue
+            cleaned.append(item)
+        if cleaned:
+            self._write(session, cleaned, totals)
+        return totals
+
+    def _write(self, session: Session, items: list[_Clean], totals: ImportTotals) -> None:
+        existing = {
+            row.email: row
+            for row in session.execute(
+                select(
+                    Member.id, Member.email, Member.name, Member.tier, Member.status, Member.fields
+                ).where(Member.email.in_([item.email for item in items]))
+            )
+        }
+        tag_ids = audience.tag_ids(
+            session, {tag for item in items for tag in item.tags} | set(self.extra_tags)
+        )
+        fresh = [item for item in items if item.email not in existing]
+        ids = self._insert(session, fresh) if fresh else {}
+        totals.created += len(fresh)
+        ids.update({email: row.id for email, row in existing.items()})
+        changed = self._update(
+            session, [item for item in items if item.email in existing], existing
+        )
+        changed |= self._tag(session, items, ids, tag_ids, existing)
+        totals.updated += len(changed)
+        totals.unchanged += len(items) - len(fresh) - len(changed)
+
+    def _insert(self, session: Session, items: list[_Clean]) -> dict[str, int]:
+        fixed = {"status": "active", "source": "import"}
+        rows = [
+            {
+                "email": item.email,
+                "name": item.name,
+                "tier": item.tier or "free",
+                "fields": item.fields,
+                **fixed,
+            }
+            for item in items
+        ]
+        ids = dict(session.execute(insert(Member).returning(Member.email, Member.id), rows).all())
+        session.execute(
+            insert(ConsentEvent), [self._consent(ids[item.email], item) for item in items]
+        )
+        return ids
+
+    def _consent(self, member_id: int, item: _Clean) -> dict[str, Any]:
+        """The consent record of an imported member: which file, which line."""
+        return {
+            "member_id": member_id,
+            "email_hash": tokens.email_hash(item.email),
+            "action": "import",
+            "source": self.source,
+            "detail": f"line {item.line}",
+        }
+
+    def _update(self, session: Session, items: list[_Clean], existing: dict[str, Any]) -> set[str]:
+        changes, consents = [], []
+        for item in items:
+            row, change = existing[item.email], {}
+            if item.name and item.name != row.name:
+                change["name"] = item.name
+            if item.tier and item.tier != row.tier:
+                change["tier"] = item.tier
+            merged = {**(row.fields or {}), **item.fields}
+            if merged != (row.fields or {}):
+                change["fields"] = merged
+            if row.status == "pending":  # the importer vouches for consent; suppressions stay
+                change["status"] = "active"
+                consents.append(self._consent(row.id, item))
+            if change:
+                changes.append((item.email, {"id": row.id, **change}))
+        for keys in {tuple(sorted(change)) for _, change in changes}:
+            batch = [change for _, change in changes if tuple(sorted(change)) == keys]
+            session.execute(update(Member), batch)
+        if consents:
+            session.execute(insert(ConsentEvent), consents)
+        return {email for email, _ in changes}
+
+    def _tag(
+        self, session, items, ids: dict[str, int], tag_ids: dict[str, int], existing
+    ) -> set[str]:
+        wanted = {
+            (ids[item.email], tag_ids[tag])
+            for item in items
+            for tag in set(item.tags) | set(self.extra_tags)
+        }
+        if not wanted:
+            return set()
+        old_ids = [row.id for row in existing.values()]
+        present = set()
+        if old_ids:
+            present = set(
+                session.execute(
+                    select(member_tags.c.member_id, member_tags.c.tag_id).where(
+                        member_tags.c.member_id.in_(old_ids)
+                    )
+                ).all()
+            )
+        missing = wanted - present
+        if missing:
+            session.execute(
+                insert(member_tags), [{"member_id": m, "tag_id": t} for m, t in sorted(missing)]
+            )
+        emails_by_id = {ids[email]: email for email in existing}
+        return {emails_by_id[member_id] for member_id, _ in missing if member_id in emails_by_id}
+
+
+def write_rejects(path: Path, header: list[str], rejected: list[Rejected]) -> None:
+    """The rejected rows as they came, plus their line number and the reason."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "error", *header])
+        for item in sorted(rejected, key=lambda r: r.line):
+            writer.writerow(
+                [item.line, item.reason, *(item.values.get(name, "") for name in header)]
+            )
+
+
+def neutralize(value: str) -> str:
+    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def export_rows(session: Session, condition) -> Iterator[list[str]]:
+    """Header, then one row per member matching ``condition``: the import's own columns."""
+    field_names: set[str] = set()
+    for fields in session.scalars(select(Member.fields).where(condition)):
+        field_names.update((fields or {}).keys())
+    extra = sorted(field_names - set(CORE_COLUMNS))
+    yield [*CORE_COLUMNS, *extra]
+    query = select(Member).where(condition).order_by(Member.id).execution_options(yield_per=1000)
+    for member in session.scalars(query):
+        fields = member.fields or {}
+        values = [member.email, member.name, member.tier, ";".join(tag.name for tag in member.tags)]
+        values += [str(fields.get(name, "")) for name in extra]
+        yield [neutralize(value) for value in values]

@@ -1,0 +1,130 @@
+"""Joining and leaving: double opt-in sign-up, confirmation, unsubscribe and the consent record.
+
+Nothing but a confirmation is ever mailed to an address before its owner confirms, and the
+answer to a sign-up never reveals whether the address was already known: a known, confirmed
+address is sent a sign-in link instead of a second confirmation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import utcnow
+from app.members import service, tokens
+from app.members.models import ConsentEvent, Member
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    """What to mail after the sign-up commits: a confirmation, a sign-in link, or nothing."""
+
+    send: str  # "confirmation" | "login" | "nothing"
+    member_id: int | None = None
+    login_nonce: str | None = None
+
+
+def record_consent(
+    session: Session,
+    member: Member,
+    action: str,
+    *,
+    source: str = "",
+    ip: str | None = None,
+    detail: str = "",
+) -> ConsentEvent:
+    event = ConsentEvent(
+        member_id=member.id,
+        email_hash=tokens.email_hash(member.email),
+        action=action,
+        source=source,
+        ip=ip,
+        detail=detail,
+    )
+    session.add(event)
+    return event
+
+
+def subscribe(
+    session: Session, email: str, *, name: str = "", ip: str | None, source: str = "form"
+) -> SignupOutcome:
+    """Sign ``email`` up (pending until confirmed). Raises InvalidEmail for a bad address."""
+    normalized = service.normalize_email(email)
+    member = session.scalar(select(Member).where(Member.email == normalized))
+    if member is None:
+        member = Member(
+            email=normalized, name=name.strip()[:200], status="pending", source="form", fields={}
+        )
+        session.add(member)
+        session.flush()
+        record_consent(session, member, "subscribe", source=source, ip=ip)
+        return SignupOutcome("confirmation", member.id)
+    if member.status == "pending":
+        return SignupOutcome("confirmation", member.id)
+    if member.status == "unsubscribed":
+        record_consent(session, member, "subscribe", source=source, ip=ip, detail="signed up again")
+        return SignupOutcome("confirmation", member.id)
+    if member.status == "active":
+        return SignupOutcome("login", member.id, service.start_login(session, member).nonce)
+    return SignupOutcome("nothing")  # bounced or complained: we must not mail it
+
+
+def confirm(session: Session, settings: Settings, token: str, *, ip: str | None) -> Member:
+    """Activate the member a confirmation link was sent to; using it twice is harmless."""
+    member = _member_for(session, settings, "confirm", token)
+    if member.status in ("bounced", "complained"):
+        raise tokens.TokenError("This address cannot receive our email, so it cannot be confirmed.")
+    if member.status != "active":
+        member.status = "active"
+        member.confirmed_at = utcnow()
+        member.unsubscribed_at = None
+        record_consent(session, member, "confirm", source="email link", ip=ip)
+    session.flush()
+    return member
+
+
+def peek(session: Session, settings: Settings, purpose: str, token: str) -> Member:
+    """The member a link belongs to, without acting on it (for the confirm pages)."""
+    return _member_for(session, settings, purpose, token)
+
+
+def unsubscribe(
+    session: Session, settings: Settings, token: str, *, source: str, ip: str | None
+) -> Member:
+    """Stop all bulk mail to the link's member at once; no sign-in, and safe to repeat."""
+    member = _member_for(session, settings, "unsubscribe", token)
+    if member.status in ("active", "pending"):
+        member.status = "unsubscribed"
+        member.unsubscribed_at = utcnow()
+        record_consent(session, member, "unsubscribe", source=source, ip=ip)
+        session.flush()
+    return member
+
+
+def _member_for(session: Session, settings: Settings, purpose: str, token: str) -> Member:
+    payload = tokens.verify(settings, purpose, token)
+    member = session.get(Member, payload["m"])
+    # The address is part of the token, so a confirmation for an old address dies with an
+    # email change. Unsubscribing stays possible from any mail the member ever received.
+    stale = member is not None and tokens.email_hash(member.email)[:16] != payload.get("e")
+    if member is None or (stale and purpose != "unsubscribe"):
+        raise tokens.TokenError("This link no longer matches an account. It may have been deleted.")
+    return member
+
+
+def link(settings: Settings, purpose: str, member: Member, path: str) -> str:
+    token = tokens.sign(
+        settings, purpose, {"m": member.id, "e": tokens.email_hash(member.email)[:16]}
+    )
+    return settings.url(f"{path}/{token}")
+
+
+def confirm_url(settings: Settings, member: Member) -> str:
+    return link(settings, "confirm", member, "/confirm")
+
+
+def unsubscribe_url(settings: Settings, member: Member) -> str:
+    return link(settings, "unsubscribe", member, "/unsubscribe")
