@@ -51,7 +51,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     queue.init_app(app, settings.redis_url)
     mailer.init_app(app, settings)
     init_migrations(app, settings.migrations_dir)
-    security.init_app(app, storage_uri=security.limiter_storage(settings.redis_url))
+    security.init_app(
+        app,
+        storage_uri=security.limiter_storage(settings.redis_url),
+        trusted_proxies=settings.trusted_proxies,
+    )
     errors.init_app(app)
 
     @app.context_processor

@@ -38,6 +38,7 @@ class Settings:
     migrations_dir: Path = PROJECT_ROOT / "migrations"
     login_link_max_age: int = 15 * 60
     page_cache_seconds: float = 1.0
+    trusted_proxies: int = 0
     issues_per_page: int = 20
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -85,6 +86,7 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "secret_key": pick("secret_key") or _instance_secret(instance_path),
         "mail_from": pick("mail_from", "Kith <newsletter@localhost>"),
         "reply_domain": pick("reply_domain") or (urlsplit(base_url).hostname or "localhost"),
+        "trusted_proxies": int(pick("trusted_proxies", "0") or 0),
     }
     known = {f.name for f in dataclasses.fields(Settings)}
     for name in list(overrides):

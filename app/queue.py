@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from functools import wraps
 from typing import Any
 
 import redis
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 def init_app(app: Flask, redis_url: str | None) -> None:
     app.extensions["kith.redis_url"] = redis_url
+    app.extensions["kith.redis_embedded"] = not redis_url
 
 
 def redis_url(app: Flask | None = None) -> str:
@@ -49,6 +51,35 @@ def queue(name: str = "default", app: Flask | None = None) -> Queue:
     return Queue(name, connection=connection(app), serializer=JSONSerializer)
 
 
+def job(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an RQ entry point: each run gets a fresh app context (its own ``flask.g``).
+
+    The worker holds the app; a job only takes ids and calls services in its own transaction.
+    """
+
+    @wraps(func)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with current_app.app_context():
+            return func(*args, **kwargs)
+
+    return run
+
+
+def _forget_embedded(app: Flask) -> bool:
+    """After a connection error on the embedded Redis, forget it so the next use restarts it.
+
+    Whichever local process started it stops it when it exits; the others must not be left
+    holding a dead connection.
+    """
+    if not app.extensions.get("kith.redis_embedded"):
+        return False
+    client = app.extensions.pop("kith.redis", None)
+    if client is not None:
+        client.close()
+    app.extensions["kith.redis_url"] = None
+    return True
+
+
 def enqueue(
     func: Callable[..., Any] | str,
     *args: Any,
@@ -57,9 +88,35 @@ def enqueue(
     retry: Retry | None = None,
 ) -> None:
     """Put a job on a queue. Call it after the transaction that made its rows has committed."""
-    queue(queue_name).enqueue_call(
-        func, args=args, job_id=job_id, retry=retry, result_ttl=300, failure_ttl=7 * 24 * 3600
-    )
+    options = {
+        "args": args,
+        "job_id": job_id,
+        "retry": retry,
+        "result_ttl": 300,
+        "failure_ttl": 7 * 24 * 3600,
+    }
+    try:
+        queue(queue_name).enqueue_call(func, **options)
+    except redis.ConnectionError:
+        if not _forget_embedded(current_app._get_current_object()):
+            raise
+        queue(queue_name).enqueue_call(func, **options)
+
+
+def available() -> bool:
+    """Whether jobs can be queued right now (a quick ping, restarting the embedded Redis)."""
+    for _ in range(2):
+        try:
+            return bool(connection().ping())
+        except (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            OSError,
+            embedded_redis.EmbeddedRedisError,
+        ):
+            if not _forget_embedded(current_app._get_current_object()):
+                return False
+    return False
 
 
 def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -79,6 +79,13 @@ def edit_issue(issue_id: int):
 
 def _edit(issue_id: int | None):
     """Show the editor; on POST save (and maybe publish), or just preview without saving."""
+    response = _edit_in_transaction(issue_id)
+    if request.method == "POST" and response.status_code == 302:
+        page_cache().invalidate()  # after the commit, so the next request sees the new version
+    return response
+
+
+def _edit_in_transaction(issue_id: int | None):
     with transaction() as session:
         issue = session.get(Issue, issue_id) if issue_id is not None else None
         if issue_id is not None and issue is None:
@@ -100,7 +107,6 @@ def _edit(issue_id: int | None):
                     form.form_errors.append(message)
             return _editor_page(form, issue, status=400)
         flash(_saved_message(action, saved), "success")
-        page_cache().invalidate()
         return redirect(url_for("admin.edit_issue", issue_id=saved.id))
 
 
@@ -114,10 +120,11 @@ def _saved_message(action: str, issue: Issue) -> str:
 
 def _editor_page(form: IssueForm, issue: Issue | None, *, status: int = 200):
     preview = render_body(form.body_markdown.data or "")
-    return (
-        render_template("admin/edit.html", form=form, issue=issue, preview=preview),
-        status,
+    fields = _preview_fields(
+        {name: form[name].data for name in ("title", "subtitle", "excerpt", "visibility")}
     )
+    page = render_template("admin/edit.html", form=form, issue=issue, preview=preview, **fields)
+    return current_app.make_response((page, status))
 
 
 @bp.post("/preview")
@@ -129,7 +136,17 @@ def preview():
     body = request.form.get("body_markdown", "")
     if len(body) > MAX_BODY:
         abort(413)
-    return render_template("admin/_preview.html", preview=render_body(body))
+    return render_template(
+        "admin/_preview.html", preview=render_body(body), **_preview_fields(request.form)
+    )
+
+
+def _preview_fields(values) -> dict[str, str]:
+    """The fields besides the body that change what the preview shows."""
+    return {
+        name: (values.get(name) or "")[:2000]
+        for name in ("title", "subtitle", "excerpt", "visibility")
+    }
 
 
 @bp.get("/outbox")

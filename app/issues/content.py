@@ -15,6 +15,7 @@ from typing import Any
 import frontmatter
 import yaml
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.issues import service
@@ -66,6 +67,11 @@ def sync_directory(session: Session, directory: Path) -> SyncReport:
                 outcome, slug = _sync_file(session, path, seen_slugs)
         except (ContentFileError, service.IssueError) as error:
             report.errors.append((path.name, str(error)))
+            continue
+        except SQLAlchemyError as error:  # the savepoint is rolled back; the other files go on
+            report.errors.append(
+                (path.name, f"the database refused it: {error.__class__.__name__}")
+            )
             continue
         seen_slugs[slug] = path.name
         getattr(report, outcome).append(path.name)
@@ -123,6 +129,8 @@ def parse_issue_file(name: str, raw: bytes) -> tuple[dict[str, Any], datetime | 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ContentFileError(f"not UTF-8 (byte {error.start})") from error
+    if "\x00" in text:
+        raise ContentFileError("contains a NUL character; is it really a text file?")
     try:
         post = frontmatter.loads(text)
     except yaml.YAMLError as error:
@@ -130,6 +138,8 @@ def parse_issue_file(name: str, raw: bytes) -> tuple[dict[str, Any], datetime | 
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ContentFileError(f"front matter is not valid YAML{where}: {problem}") from error
+    except (ValueError, TypeError) as error:  # e.g. a date YAML itself cannot build: 2026-13-45
+        raise ContentFileError(f"front matter is not valid: {error}") from error
     meta = post.metadata
     if not isinstance(meta, dict) or not meta:
         raise ContentFileError("no front matter: start the file with '---', title: …, '---'")
@@ -165,7 +175,14 @@ def _as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ContentFileError(f"published_at {value} is out of range") from None
+        if not 1900 <= moment.year <= 9000:
+            raise ContentFileError(f"published_at {value} is out of range")
+        return moment
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -85,7 +86,12 @@ def save_issue(
     issue.reading_minutes = rendered.reading_minutes
     issue.updated_at = utcnow()
     session.add(issue)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as error:  # two saves raced for one slug: the check above saw neither
+        raise IssueError(
+            {"slug": f"The slug '{issue.slug}' is already used by another issue."}
+        ) from error
     content_changed(session)
     return issue
 
@@ -178,7 +184,7 @@ def content_changed(session: Session) -> None:
         .values(content_version=Publication.content_version + 1)
     ).rowcount
     if not moved:
-        session.add(Publication(id=1, content_version=1))
+        session.add(Publication(id=1, name="", description="", content_version=1))
         session.flush()
 
 

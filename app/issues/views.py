@@ -13,6 +13,7 @@ from app.web.page_cache import cached_page
 bp = Blueprint("issues", __name__)
 
 HOME_ISSUES = 10
+MAX_PAGE = 100_000
 FEED_ISSUES = 30
 
 
@@ -21,7 +22,7 @@ def _settings():
 
 
 @bp.get("/")
-@cached_page
+@cached_page()
 def home():
     with transaction() as session:
         issues = service.latest(session, HOME_ISSUES)
@@ -30,10 +31,10 @@ def home():
 
 
 @bp.get("/archive")
-@cached_page
+@cached_page(params=("page",))
 def archive():
     number = request.args.get("page", "1")
-    if not number.isdigit() or int(number) < 1:
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_PAGE:
         abort(404)
     with transaction() as session:
         page = service.published_page(session, int(number), _settings().issues_per_page)
@@ -43,8 +44,10 @@ def archive():
 
 
 @bp.get("/issues/<slug>")
-@cached_page
+@cached_page()
 def show(slug: str):
+    if not service.SLUG_PATTERN.match(slug) or len(slug) > 120:
+        abort(404)
     with transaction() as session:
         issue = service.published_by_slug(session, slug)
     if issue is None:
@@ -59,7 +62,7 @@ def show(slug: str):
 
 
 @bp.get("/feed.xml")
-@cached_page
+@cached_page()
 def feed():
     with transaction() as session:
         issues = service.latest(session, FEED_ISSUES)

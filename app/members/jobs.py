@@ -14,6 +14,7 @@ from app.db import transaction
 from app.issues import service as issues
 from app.members import accounts, service, subscriptions
 from app.members.models import LoginToken, Member
+from app.queue import job
 from app.sending import mailer
 
 
@@ -21,6 +22,7 @@ def _publication(session: Session, settings: Settings) -> str:
     return issues.publication(session).name or settings.publication_name
 
 
+@job
 def send_login_email(nonce: str) -> bool:
     """Email the sign-in link for token ``nonce``; a used or vanished token sends nothing."""
     settings = current_app.extensions["kith.settings"]
@@ -38,6 +40,7 @@ def send_login_email(nonce: str) -> bool:
     return True
 
 
+@job
 def send_confirmation_email(member_id: int) -> bool:
     """Ask a new (or returning) subscriber to confirm; nothing once they have."""
     settings = current_app.extensions["kith.settings"]
@@ -57,6 +60,7 @@ def send_confirmation_email(member_id: int) -> bool:
     return True
 
 
+@job
 def send_email_change(member_id: int) -> bool:
     """Mail the confirmation link to the member's pending new address."""
     settings = current_app.extensions["kith.settings"]

@@ -118,6 +118,7 @@ class LoginToken(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_path: Mapped[str | None] = mapped_column(String(500))  # where to go after signing in
 
 
 CONSENT_ACTIONS = (

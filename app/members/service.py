@@ -8,6 +8,7 @@ burn it.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -60,20 +61,28 @@ def create_editor(session: Session, email: str, *, name: str = "") -> Member:
     return member
 
 
-def start_login(session: Session, member: Member) -> LoginToken:
-    """Record a new single-use sign-in token for ``member``."""
-    token = LoginToken(nonce=secrets.token_urlsafe(24), member_id=member.id)
+@dataclass(frozen=True)
+class SignIn:
+    member: Member
+    next_path: str | None
+
+
+def start_login(session: Session, member: Member, *, next_path: str | None = None) -> LoginToken:
+    """Record a new single-use sign-in token for ``member`` (and where to go afterwards)."""
+    token = LoginToken(nonce=secrets.token_urlsafe(24), member_id=member.id, next_path=next_path)
     session.add(token)
     session.flush()
     return token
 
 
-def request_login(session: Session, email: str) -> LoginToken | None:
-    """A token for an active member with this address, or None (the caller must not say which)."""
+def request_login(
+    session: Session, email: str, *, next_path: str | None = None
+) -> LoginToken | None:
+    """A token for a confirmed member with this address, or None (the caller must not say which)."""
     member = find_by_email(session, email)
     if member is None or not member.is_active:
         return None
-    return start_login(session, member)
+    return start_login(session, member, next_path=next_path)
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
@@ -100,7 +109,7 @@ def peek_login(session: Session, settings: Settings, signed: str) -> Member:
     return member
 
 
-def consume_login(session: Session, settings: Settings, signed: str) -> Member:
+def consume_login(session: Session, settings: Settings, signed: str) -> SignIn:
     """Use a sign-in link exactly once; a replay, a forgery or an old link raises."""
     member = peek_login(session, settings, signed)
     nonce, _ = _verify(settings, signed)
@@ -118,7 +127,7 @@ def consume_login(session: Session, settings: Settings, signed: str) -> Member:
         raise LoginLinkError(
             "This sign-in link has expired or was already used. Ask for a new one."
         )
-    return member
+    return SignIn(member, session.get(LoginToken, nonce).next_path)
 
 
 def _verify(settings: Settings, signed: str) -> tuple[str, int]:

@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.db import transaction
 from app.members import service, subscriptions, tokens
-from app.queue import enqueue_mail
+from app.queue import available, enqueue_mail
 from app.web.security import csrf, limiter, sign_in
 
 bp = Blueprint("subscriptions", __name__)
@@ -84,7 +84,7 @@ def subscribe():
             )
     except service.InvalidEmail as error:
         return render_template("members/subscribe.html", error=str(error), email=email), 400
-    queued = True
+    queued = available() if outcome.send == "nothing" else True
     if outcome.send == "confirmation":
         queued = enqueue_mail("app.members.jobs.send_confirmation_email", outcome.member_id)
     elif outcome.send == "login":

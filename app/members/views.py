@@ -10,10 +10,11 @@ from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
 from app.members import service
-from app.queue import enqueue_mail
+from app.queue import available, enqueue_mail
 from app.web.security import limiter, safe_next, sign_in
 
 bp = Blueprint("members", __name__)
+LOGIN_JOB = "app.members.jobs.send_login_email"
 
 
 class LoginForm(FlaskForm):
@@ -31,11 +32,13 @@ def login():
     if not form.validate_on_submit():
         return render_template("members/login.html", form=form), 400 if form.errors else 200
     with transaction() as session:
-        token = service.request_login(session, form.email.data)
+        token = service.request_login(
+            session, form.email.data, next_path=safe_next(request.args.get("next"))
+        )
         nonce = token.nonce if token else None
-    if nonce and not enqueue_mail(
-        "app.members.jobs.send_login_email", nonce, job_id=f"login-{nonce}"
-    ):
+    # Known or not, the answer is the same, including when mail cannot be queued right now.
+    queued = enqueue_mail(LOGIN_JOB, nonce, job_id=f"login-{nonce}") if nonce else available()
+    if not queued:
         flash("We could not send email just now. Please try again in a minute.", "error")
         return render_template("members/login.html", form=form), 503
     # The same answer whether or not the address is known: sign-in must not reveal members.
@@ -62,12 +65,14 @@ def use_login(token: str):
         ), 400
     with transaction() as session:
         try:
-            member = service.consume_login(session, _settings(), token)
+            signed_in = service.consume_login(session, _settings(), token)
         except service.LoginLinkError as error:
             return render_template("members/login_invalid.html", reason=str(error)), 400
-    sign_in(member)
-    fallback = url_for("admin.issues_list") if member.is_editor else url_for("issues.home")
-    return redirect(safe_next(request.args.get("next")) or fallback)
+    sign_in(signed_in.member)
+    fallback = (
+        url_for("admin.issues_list") if signed_in.member.is_editor else url_for("issues.home")
+    )
+    return redirect(safe_next(signed_in.next_path) or fallback)
 
 
 @bp.post("/logout")

@@ -11,9 +11,7 @@
 
   function refresh() {
     var sequence = ++latest;
-    var data = new FormData();
-    data.append("csrf_token", token.value);
-    data.append("body_markdown", body.value);
+    var data = new FormData(form);  // the body, title, excerpt and visibility all shape the preview
     fetch(target.dataset.url, { method: "POST", body: data, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
@@ -23,7 +21,7 @@
       .catch(function () { /* keep the last preview; the Preview button still works */ });
   }
 
-  body.addEventListener("input", function () {
+  form.addEventListener("input", function () {
     clearTimeout(timer);
     timer = setTimeout(refresh, 250);
   });

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,10 @@ MESSAGES = {
     413: ("Too large", "What you sent is larger than Kith accepts."),
     429: ("Slow down", "Too many attempts in a short time. Please wait a minute and try again."),
     500: ("Something went wrong", "An unexpected error happened; nothing you sent was half-saved."),
+    503: (
+        "Back in a moment",
+        "The site cannot reach its database right now. Please try again shortly.",
+    ),
 }
 
 
@@ -39,6 +44,11 @@ def init_app(app: Flask) -> None:
         return _page(
             400, "The form expired or did not come from this site. Go back, reload and try again."
         )
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+        return _page(503)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -12,6 +12,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user
 from flask_wtf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.db import transaction
 from app.members import service as members
@@ -56,7 +57,7 @@ def sign_in(member) -> None:
 
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths are followed after sign-in: never an open redirect."""
-    if not target:
+    if not target or len(target) > 500 or any(ch.isspace() or ord(ch) < 32 for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target[1:2] in ("/", "\\"):
@@ -83,11 +84,34 @@ def limiter_storage(redis_url: str | None) -> str:
     return redis_url
 
 
-def init_app(app: Flask, *, storage_uri: str) -> None:
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _refuse_nul_bytes():
+    """No database takes NUL in text (PostgreSQL refuses it): a clear 400, never a 500."""
+    if "\x00" in request.path or "%00" in request.query_string.decode("latin-1"):
+        abort(400)
+    form_post = request.method == "POST" and request.mimetype in FORM_TYPES
+    if form_post and any(
+        "\x00" in value for values in request.form.listvalues() for value in values
+    ):
+        abort(400)
+
+
+def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
+    if trusted_proxies:
+        # Behind a load balancer the client address, scheme and host come from its headers.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies, x_host=trusted_proxies
+        )
+    app.before_request(_refuse_nul_bytes)
     login_manager.init_app(app)
     login_manager.login_view = "members.login"
     login_manager.login_message = "Please sign in to continue."
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
+    # If Redis is down, count in memory rather than fail every request (fail open, per process).
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     app.after_request(_security_headers)

@@ -76,6 +76,16 @@ def test_preview_button_renders_without_saving(editor_client, session):
     assert session.scalar(select(func.count()).select_from(Issue)) == 0
 
 
+def test_preview_shows_the_header_and_what_readers_without_access_see(editor_client):
+    token = csrf_token(editor_client, "/admin/issues/new")
+    body = "Free part.\n\n<!-- more -->\n\nPaid part."
+    data = {"csrf_token": token, "body_markdown": body, "title": "Paid notes", "visibility": "paid"}
+    html = editor_client.post("/admin/preview", data=data).get_data(as_text=True)
+    assert "<h1>Paid notes</h1>" in html and "What readers without access see" in html
+    teaser = html.split("What readers without access see")[1]
+    assert "Free part." in teaser and "Paid part." not in teaser
+
+
 def test_live_preview_endpoint_returns_the_sanitized_reader_html(editor_client):
     token = csrf_token(editor_client, "/admin/issues/new")
     response = editor_client.post(

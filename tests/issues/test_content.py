@@ -77,6 +77,13 @@ BAD_FILES = {
     ),
     "latin1.md": ("---\ntitle: Caf\xe9\n---\n".encode("latin-1"), "not UTF-8"),
     "bad-flag.md": ("---\ntitle: T\nemail_only: maybe\n---\n", "email_only must be true or false"),
+    "bad-month.md": ("---\ntitle: T\npublished_at: 2026-13-45\n---\n", "front matter is not valid"),
+    "far-future.md": (
+        "---\ntitle: T\npublished_at: 9999-12-31T23:59:59-12:00\n---\n",
+        "out of range",
+    ),
+    "mixed-keys.md": ("---\n1: a\ntitle: T\n---\n", "front matter"),
+    "nul.md": ("---\ntitle: T\n---\nbody\x00", "NUL character"),
 }
 
 

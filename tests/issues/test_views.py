@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from app.db import utcnow
+from app.db import Database, utcnow
 from app.issues import service
 from tests.conftest import make_member, sign_in
 
@@ -116,9 +116,45 @@ def test_unknown_urls_get_a_clean_404_page(client, session, path):
     assert "Page not found" in html and "Traceback" not in html
 
 
-def test_healthz_reports_the_database(client):
+def test_healthz_reports_the_database_and_queue(client, redis):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json == {"status": "ok", "database": "ok"}
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok", "queue": "ok"}
+
+
+def test_healthz_with_redis_down_still_serves(app, client):
+    app.extensions["kith.redis_url"] = "redis://127.0.0.1:1/0"
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["queue"] == "unavailable"
+
+
+def test_with_the_database_down_pages_answer_503_not_a_traceback(app, client):
+    app.extensions["kith.db"] = Database.connect("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert client.get("/healthz").status_code == 503
+    for path in ("/", "/issues/anything", "/archive"):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert "Back in a moment" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/archive?page=%C2%B2",
+        "/archive?page=99999999999999999999999",
+        "/issues/a%00b",
+        "/issues/..%2f",
+    ],
+)
+def test_hostile_urls_get_clean_answers(client, path):
+    assert client.get(path).status_code in (400, 404)
+
+
+def test_junk_query_strings_are_not_cached(app, client, session):
+    publish(session, title="Plain")
+    for number in range(5):
+        assert client.get(f"/issues/plain?junk={number}").status_code == 200
+    assert not any("junk" in key for key in app.extensions["kith.page_cache"].pages)
 
 
 def test_page_cache_serves_anonymous_pages_until_content_changes(app, client, session):
@@ -158,3 +194,26 @@ def test_cached_pages_never_reach_signed_in_readers_and_vice_versa(
     again = anonymous.get(f"/issues/{gated.slug}")
     assert SECRET_SENTENCE not in again.get_data(as_text=True)
     assert again.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+
+
+def test_a_slow_render_of_old_content_never_outlives_a_change(app, client, session, monkeypatch):
+    """An edit lands while an anonymous page is rendering: the stale page is not kept."""
+    issue = publish(session, title="Racy", body_markdown="Old words.")
+    cache = app.extensions["kith.page_cache"]
+    cache.ttl = 3600
+    real = service.published_by_slug
+
+    def render_then_edit(db_session, slug):
+        found = real(db_session, slug)  # the old content is read...
+        service.save_issue(
+            session, {"visibility": "paid"}, issue_id=issue.id
+        )  # ...then an edit commits
+        session.commit()
+        with app.app_context():
+            cache.invalidate()
+            cache.refresh()  # another request starts a new generation
+        return found
+
+    monkeypatch.setattr(service, "published_by_slug", render_then_edit)
+    assert "Old words." in client.get("/issues/racy").get_data(as_text=True)
+    assert "/issues/racy?" not in cache.pages

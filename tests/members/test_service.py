@@ -25,7 +25,7 @@ def test_a_link_signs_in_exactly_once(session, settings):
     member = make_member(session)
     token = signed_link_token(session, settings, member)
     assert service.peek_login(session, settings, token).id == member.id  # a GET does not consume
-    assert service.consume_login(session, settings, token).id == member.id
+    assert service.consume_login(session, settings, token).member.id == member.id
     with pytest.raises(service.LoginLinkError, match="already been used"):
         service.consume_login(session, settings, token)
 

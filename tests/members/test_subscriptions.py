@@ -194,3 +194,16 @@ def test_tokens_cannot_be_reused_across_purposes_or_members(app, session):
     tampered = old_address[:-2] + ("AA" if not old_address.endswith("AA") else "BB")
     with pytest.raises(tokens.TokenError):
         subscriptions.unsubscribe(session, settings, tampered, source="x", ip=None)
+
+
+@pytest.mark.parametrize("app_overrides", [{"trusted_proxies": 1}])
+def test_behind_a_trusted_proxy_the_client_address_is_recorded(client, session):
+    data = {"email": "far@example.com", "form_token": form_token(client)}
+    client.post("/subscribe", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert session.scalar(select(ConsentEvent.ip)) == "203.0.113.9"
+
+
+def test_without_a_trusted_proxy_forwarded_headers_are_ignored(client, session):
+    data = {"email": "near@example.com", "form_token": form_token(client)}
+    client.post("/subscribe", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert session.scalar(select(ConsentEvent.ip)) == "127.0.0.1"

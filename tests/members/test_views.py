@@ -80,13 +80,31 @@ def test_garbled_link_shows_a_clear_page(client):
     assert response.status_code == 400 and "not valid" in response.get_data(as_text=True)
 
 
-def test_next_parameter_cannot_redirect_off_site(app, client, session, editor, smtp, redis):
-    request_link(client, editor.email)
+def test_sign_in_returns_to_the_page_that_asked_for_it(app, client, session, editor, smtp, redis):
+    assert (
+        client.get("/admin/members?q=x").headers["Location"] == "/login?next=/admin/members?q%3Dx"
+    )
+    token = csrf_token(client, "/login")
+    client.post(
+        "/login?next=/admin/members?q%3Dx", data={"email": editor.email, "csrf_token": token}
+    )
     run_jobs(app)
     path = mailed_link(smtp)
-    response = client.post(
-        path + "?next=https://evil.example/", data={"csrf_token": csrf_token(client, path)}
+    response = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert response.headers["Location"] == "/admin/members?q=x"
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example", "/ok\r\nSet-Cookie: x=1"]
+)
+def test_next_parameter_cannot_redirect_off_site(app, client, session, editor, smtp, redis, target):
+    token = csrf_token(client, "/login")
+    client.post(
+        "/login", query_string={"next": target}, data={"email": editor.email, "csrf_token": token}
     )
+    run_jobs(app)
+    path = mailed_link(smtp)
+    response = client.post(path, data={"csrf_token": csrf_token(client, path)})
     assert response.headers["Location"] == "/admin/issues"
 
 
@@ -99,15 +117,38 @@ def test_login_is_rate_limited_per_address(client, editor, redis):
     assert codes[:10] == [200] * 10 and codes[10:] == [429, 429]
 
 
-def test_when_redis_is_down_the_reader_is_told_to_retry(app, client, editor):
-    app.extensions["kith.redis_url"] = "redis://127.0.0.1:1/0"
-    response = request_link(client, editor.email)
-    assert response.status_code == 503 and "try again" in response.get_data(as_text=True)
+DOWN = "redis://127.0.0.1:1/0"
+
+
+@pytest.mark.parametrize("app_overrides", [{"redis_url": DOWN, "RATELIMIT_STORAGE_URI": DOWN}])
+def test_when_redis_is_down_everyone_gets_the_same_retry_answer(app, client, editor):
+    """Rate limits fall back to memory and the answer does not depend on the address."""
+    known = request_link(client, editor.email)
+    unknown = request_link(client, "stranger@example.com")
+    assert known.status_code == unknown.status_code == 503
+    assert "try again" in known.get_data(as_text=True)
+
+    def page(response, email):
+        return re.sub(
+            r'csrf_token" type="hidden" value="[^"]+"', "", response.get_data(as_text=True)
+        ).replace(email, "X")
+
+    assert page(known, editor.email) == page(unknown, "stranger@example.com")
 
 
 def test_safe_next_only_follows_same_site_paths():
     from app.web.security import safe_next
 
     assert safe_next("/admin/issues?x=1") == "/admin/issues?x=1"
-    for hostile in ("https://evil.example/", "//evil.example", "/\\evil.example", "evil", "", None):
+    hostile_targets = (
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "evil",
+        "",
+        None,
+        "/a\r\nb",
+        "/a b",
+    )
+    for hostile in hostile_targets:
         assert safe_next(hostile) is None
