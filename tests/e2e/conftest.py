@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.migrations import upgrade_database
 from tests.conftest import SECRET
+from tests.test_up import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,20 +48,20 @@ def page(browser):
 @pytest.fixture
 def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
     """A migrated Kith serving on a free loopback port, committed for real (no rollback)."""
-    server = None
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     app = create_app(
         {
             "database_url": f"sqlite:///{tmp_path}/live.db",
             "instance_path": tmp_path / "instance",
             "redis_url": redis_url,
             "secret_key": SECRET,
-            "base_url": "http://127.0.0.1:0",
+            "base_url": base,
             "page_cache_seconds": 0,
         }
     )
     upgrade_database(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = f"http://127.0.0.1:{server.server_port}"
+    server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base, app
