@@ -58,6 +58,7 @@ def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
             "secret_key": SECRET,
             "base_url": base,
             "page_cache_seconds": 0,
+            "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
     upgrade_database(app)
