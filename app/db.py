@@ -6,13 +6,29 @@ The database is the source of truth for everything Kith knows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import CheckConstraint, Connection, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -129,6 +145,41 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def one_of_values(session: Session, column, values: list[Any]):
+    """``column IN values`` for long lists: one array parameter on PostgreSQL, not thousands."""
+    if session.connection().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows, all with the same keys, as fast as the backend allows.
+
+    PostgreSQL gets COPY (several times faster than a multi-row INSERT, whose parameters the
+    driver must parse); other backends a multi-row INSERT. Column defaults that live only in
+    Python are not applied on the COPY path, so callers pass every column without a server
+    default.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    encoders = [json.dumps if isinstance(table.c[name].type, JSON) else None for name in columns]
+    names = ", ".join(f'"{name}"' for name in columns)
+    raw = connection.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    encode(row[name]) if encode else row[name]
+                    for name, encode in zip(columns, encoders, strict=True)
+                ]
+            )
 
 
 def init_app(app: Flask, url: str) -> Database:

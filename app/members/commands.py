@@ -16,6 +16,7 @@ from app.members import audience, importer, segments
 from app.members.models import TIERS
 
 TIER_CHOICE = click.Choice(TIERS)
+PARALLEL_FROM_ROWS = 20_000  # below this, starting a validation process costs more than it saves
 
 
 def _segment_error(error: segments.SegmentError) -> click.ClickException:
@@ -55,10 +56,11 @@ def import_members(
         *columns, console=console, transient=True, disable=not console.is_terminal
     ) as progress:
         task = progress.add_task("import", total=max(0, csv_file.rows - 1))
-        for chunk in importer.read_chunks(csv_file):
+        parallel = csv_file.rows > PARALLEL_FROM_ROWS
+        for prepared in importer.prepared_chunks(csv_file, tier, parallel=parallel):
             with transaction() as session:
-                totals.add(run.apply(session, chunk))
-            progress.advance(task, len(chunk))
+                totals.add(run.write(session, prepared))
+            progress.advance(task, len(prepared.valid) + len(prepared.invalid))
     summary = (
         f"created {totals.created}, updated {totals.updated}, unchanged {totals.unchanged}, "
         f"skipped {totals.skipped} (duplicate rows), invalid {totals.invalid}"

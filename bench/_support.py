@@ -1,0 +1,41 @@
+"""Shared set-up for benchmarks: a scratch PostgreSQL database and a migrated Kith app."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.db import normalize_url  # noqa: E402
+from app.migrations import upgrade_database  # noqa: E402
+
+POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres")
+BENCH_DATABASE = "kith_bench"
+
+
+def scratch_postgres() -> str:
+    """A freshly created ``kith_bench`` database on the local server; never the test database."""
+    admin = create_engine(normalize_url(POSTGRES_SERVER), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+    admin.dispose()
+    return POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
+
+
+def migrated_app(database_url: str, instance: Path | None = None):
+    """A Kith app on ``database_url`` with the schema applied."""
+    instance = instance or Path(tempfile.mkdtemp(prefix="kith-bench-"))
+    app = create_app(
+        {"database_url": database_url, "instance_path": instance, "secret_key": "bench-" * 8,
+         "redis_url": "redis://127.0.0.1:1/0"}
+    )  # fmt: skip
+    upgrade_database(app)
+    return app

@@ -1,0 +1,98 @@
+"""Rows per second importing members from CSV, on SQLite and PostgreSQL.
+
+Imports N rows (default 100,000; columns email, name, tier, tags, city) through the same code
+as ``kith members import`` (from 20,000 rows it validates in a second process), then imports
+the same file again (every row unchanged). The baseline, measured in the same run on the same
+database, is a bare bulk INSERT of the same addresses with no validation, no tags and no
+consent records.
+Target: at least 20,000 rows/s on PostgreSQL for a first import.
+Run: .venv/bin/python bench/import.py [N]
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _support import migrated_app, scratch_postgres
+from sqlalchemy import insert
+
+from app.db import transaction
+from app.members import importer
+from app.members.commands import PARALLEL_FROM_ROWS
+from app.members.models import Member
+
+
+def write_csv(path: Path, rows: int) -> None:
+    tiers, cities = ("free", "paid", "invite", ""), ("Oslo", "Lyon", "Porto", "Gent")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "name", "tier", "tags", "city"])
+        for n in range(rows):
+            tags = "sourdough;rye" if n % 3 == 0 else ("spring" if n % 3 == 1 else "")
+            writer.writerow(
+                [
+                    f"Reader.{n}@Example{n % 97}.org",
+                    f"Reader {n}",
+                    tiers[n % 4],
+                    tags,
+                    cities[n % 4],
+                ]
+            )
+
+
+def run_import(app, path: Path) -> tuple[float, importer.ImportTotals]:
+    with app.app_context():
+        start = time.perf_counter()
+        csv_file = importer.inspect_file(path)
+        run = importer.Importer(source=f"import {path.name}")
+        totals = importer.ImportTotals()
+        parallel = csv_file.rows > PARALLEL_FROM_ROWS
+        for prepared in importer.prepared_chunks(csv_file, None, parallel=parallel):
+            with transaction() as session:
+                totals.add(run.write(session, prepared))
+        return time.perf_counter() - start, totals
+
+
+def bare_insert(app, rows: int) -> float:
+    with app.app_context():
+        start = time.perf_counter()
+        for first in range(0, rows, importer.CHUNK_ROWS):
+            batch = [
+                {"email": f"bare.{n}@example.org", "name": "", "status": "active", "fields": {}}
+                for n in range(first, min(rows, first + importer.CHUNK_ROWS))
+            ]
+            with transaction() as session:
+                session.execute(insert(Member), batch)
+        return time.perf_counter() - start
+
+
+def measure(label: str, database_url: str, path: Path, rows: int) -> None:
+    app = migrated_app(database_url)
+    first, totals = run_import(app, path)
+    assert totals.created == rows, totals
+    again, totals = run_import(app, path)
+    assert totals.unchanged == rows, totals
+    bare = bare_insert(app, rows)
+    app.extensions["kith.db"].engine.dispose()
+    print(
+        f"{label:10} first import {rows / first:8,.0f} rows/s ({first:5.2f} s) | re-import "
+        f"{rows / again:8,.0f} rows/s | bare INSERT {rows / bare:8,.0f} rows/s | "
+        f"first/bare {bare / first:.2f}×"
+    )
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with tempfile.TemporaryDirectory() as temp:
+        path = Path(temp) / "members.csv"
+        write_csv(path, rows)
+        measure("SQLite", f"sqlite:///{temp}/bench.db", path, rows)
+        measure("PostgreSQL", scratch_postgres(), path, rows)
+
+
+if __name__ == "__main__":
+    main()
