@@ -190,3 +190,19 @@ def test_export_to_standard_output(app, session):
     make_member(session, email="a@example.com")
     result = app.test_cli_runner().invoke(args=["members", "export", "-"])
     assert list(csv.reader(io.StringIO(result.stdout)))[1][0] == "a@example.com"
+
+
+def test_large_files_validate_in_a_second_process_with_the_same_result(
+    app, session, tmp_path, monkeypatch
+):
+    from app.members import commands
+
+    monkeypatch.setattr(commands, "PARALLEL_FROM_ROWS", 0)
+    rows = (
+        "".join(f"reader{n}@example.com,Reader {n},,\n" for n in range(10))
+        + "bad,,,\nreader1@example.com,,,\n"
+    )
+    result = run_import(app, write(tmp_path, "email,name,tier,tags\n" + rows))
+    assert (
+        "created 10, updated 0, unchanged 0, skipped 1 (duplicate rows), invalid 1" in result.output
+    )
