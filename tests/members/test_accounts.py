@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from sqlalchemy import select
 
 from app.members import tokens
@@ -129,3 +130,19 @@ def test_delete_erases_the_member_and_keeps_only_hashed_consent(client, session)
     assert all(event.member_id is None for event in events)
     assert {event.email_hash for event in events} == {tokens.email_hash("me@example.com")}
     assert client.get("/account").status_code == 302  # signed out
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/account/profile", "/account/preferences", "/account/email", "/account/delete", "/logout"],
+)
+def test_account_changes_need_the_csrf_token(client, session, path):
+    member = make_member(session, email="me@example.com", name="Kept")
+    sign_in(client, member)
+    response = client.post(
+        path, data={"name": "Changed", "email": "x@example.com", "confirm_email": "me@example.com"}
+    )
+    assert response.status_code in (400, 302)
+    kept = fresh(session, member.id)
+    assert kept is not None and kept.name == "Kept" and kept.pending_email is None
+    assert client.get("/account").status_code == 200  # still signed in
