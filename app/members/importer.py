@@ -245,21 +245,22 @@ class Importer:
                 ).where(one_of_values(session, Member.email, [item.email for item in items]))
             )
         }
-        tag_ids = audience.tag_ids(
-            session, {tag for item in items for tag in item.tags} | set(self.extra_tags)
-        )
+        tag_ids = audience.tag_ids(session, {tag for item in items for tag in self._tags_of(item)})
         fresh = [item for item in items if item.email not in existing]
-        ids = self._insert(session, fresh) if fresh else {}
+        known = [item for item in items if item.email in existing]
+        if fresh:
+            self._insert(session, fresh, tag_ids)
+        changed = self._update(session, known, existing)
+        changed |= self._tag(session, known, existing, tag_ids)
         totals.created += len(fresh)
-        ids.update({email: row.id for email, row in existing.items()})
-        changed = self._update(
-            session, [item for item in items if item.email in existing], existing
-        )
-        changed |= self._tag(session, items, ids, tag_ids, existing)
         totals.updated += len(changed)
-        totals.unchanged += len(items) - len(fresh) - len(changed)
+        totals.unchanged += len(known) - len(changed)
 
-    def _insert(self, session: Session, items: list[_Clean]) -> dict[str, int]:
+    def _tags_of(self, item: _Clean) -> set[str]:
+        return set(item.tags) | set(self.extra_tags)
+
+    def _insert(self, session: Session, items: list[_Clean], tag_ids: dict[str, int]) -> None:
+        """New members, each with its consent record and its tags."""
         now = utcnow()
         rows = [
             {
@@ -275,6 +276,9 @@ class Importer:
             for item in items
         ]
         bulk_insert(session, Member.__table__, rows)
+        if session.connection().dialect.name == "postgresql":
+            self._link_in_postgres(session, items, now)
+            return
         emails = [row["email"] for row in rows]
         ids = dict(
             session.execute(
@@ -283,7 +287,41 @@ class Importer:
         )
         consents = [self._consent(ids[item.email], item, now) for item in items]
         bulk_insert(session, ConsentEvent.__table__, consents)
-        return ids
+        pairs = {(ids[item.email], tag_ids[tag]) for item in items for tag in self._tags_of(item)}
+        bulk_insert(session, member_tags, [{"member_id": m, "tag_id": t} for m, t in sorted(pairs)])
+
+    def _link_in_postgres(self, session: Session, items: list[_Clean], now: datetime) -> None:
+        """The consent records and tags of new members, in two set-based statements.
+
+        The server joins the new rows by address, so no ids travel back to Python: the same
+        records as the portable path, at a fraction of the client's work.
+        """
+        session.execute(
+            text(
+                "INSERT INTO consent_events (member_id, email_hash, action, source, detail, "
+                "created_at) SELECT m.id, encode(sha256(convert_to(m.email, 'UTF8')), 'hex'), "
+                "'import', :source, 'line ' || x.line, :now "
+                "FROM unnest(CAST(:emails AS text[]), CAST(:lines AS integer[])) AS x(email, line) "
+                "JOIN members m ON m.email = x.email"
+            ),
+            {
+                "source": self.source,
+                "now": now,
+                "emails": [item.email for item in items],
+                "lines": [item.line for item in items],
+            },
+        )
+        pairs = [(item.email, tag) for item in items for tag in sorted(self._tags_of(item))]
+        if pairs:
+            session.execute(
+                text(
+                    "INSERT INTO member_tags (member_id, tag_id) SELECT m.id, t.id "
+                    "FROM unnest(CAST(:emails AS text[]), CAST(:tags AS text[])) AS x(email, tag) "
+                    "JOIN members m ON m.email = x.email JOIN tags t ON t.name = x.tag "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"emails": [email for email, _ in pairs], "tags": [tag for _, tag in pairs]},
+            )
 
     def _consent(self, member_id: int, item: _Clean, now: datetime) -> dict[str, Any]:
         """The consent record of an imported member: which file, which line."""
@@ -319,32 +357,24 @@ class Importer:
         bulk_insert(session, ConsentEvent.__table__, consents)
         return {email for email, _ in changes}
 
-    def _tag(
-        self, session, items, ids: dict[str, int], tag_ids: dict[str, int], existing
-    ) -> set[str]:
+    def _tag(self, session: Session, items: list[_Clean], existing, tag_ids) -> set[str]:
+        """Add the file's tags to known members (never removing any); who got a new one."""
         wanted = {
-            (ids[item.email], tag_ids[tag])
-            for item in items
-            for tag in set(item.tags) | set(self.extra_tags)
+            (existing[item.email].id, tag_ids[tag]) for item in items for tag in self._tags_of(item)
         }
         if not wanted:
             return set()
-        old_ids = [row.id for row in existing.values()]
-        present = set()
-        if old_ids:
-            present = set(
-                session.execute(
-                    select(member_tags.c.member_id, member_tags.c.tag_id).where(
-                        one_of_values(session, member_tags.c.member_id, old_ids)
-                    )
-                ).all()
-            )
-        missing = wanted - present
-        bulk_insert(
-            session, member_tags, [{"member_id": m, "tag_id": t} for m, t in sorted(missing)]
+        present = set(
+            session.execute(
+                select(member_tags.c.member_id, member_tags.c.tag_id).where(
+                    one_of_values(session, member_tags.c.member_id, [m for m, _ in wanted])
+                )
+            ).all()
         )
-        emails_by_id = {ids[email]: email for email in existing}
-        return {emails_by_id[member_id] for member_id, _ in missing if member_id in emails_by_id}
+        missing = sorted(wanted - present)
+        bulk_insert(session, member_tags, [{"member_id": m, "tag_id": t} for m, t in missing])
+        emails_by_id = {row.id: email for email, row in existing.items()}
+        return {emails_by_id[member_id] for member_id, _ in missing}
 
 
 def write_rejects(path: Path, header: list[str], rejected: list[Rejected]) -> None:
