@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.members import audience, segments, service
 from app.members.models import TIERS, Member
+from app.pagination import Page
 from app.web.security import editor_required
 
 bp = Blueprint("audience", __name__, url_prefix="/admin")
@@ -58,7 +59,7 @@ def members():
                 session, query=query, expression=expression, number=number, per_page=PER_PAGE
             )
         except segments.SegmentError as problem:
-            error, page = problem, audience.MemberPage([], 0, 1, PER_PAGE)
+            error, page = problem, Page([], 1, 0, PER_PAGE)
         saved = audience.saved_segments(session)
     status = 400 if error else 200
     return (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.issues.models import VISIBILITIES, Issue, Publication
 from app.issues.rendering import render_body
+from app.pagination import Page
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 EDITABLE_FIELDS = (
@@ -35,26 +35,6 @@ class IssueError(ValueError):
     def __init__(self, errors: Mapping[str, str]):
         self.errors = dict(errors)
         super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors.items()))
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Issue]
-    number: int
-    total: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.number < self.pages
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
 
 
 def slugify(text: str) -> str:

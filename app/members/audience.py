@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
@@ -11,24 +10,13 @@ from sqlalchemy.orm import Session
 from app.members import segments, service
 from app.members.models import TIERS, ConsentEvent, Member, Segment, Tag, member_tags
 from app.members.subscriptions import record_consent
+from app.pagination import Page
 
 TAG_LIMIT = 100
 
 
 class AudienceError(ValueError):
     """An editor's request that cannot be carried out, with a message to show them."""
-
-
-@dataclass(frozen=True)
-class MemberPage:
-    items: list[Member]
-    total: int
-    number: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def clean_tag(name: str) -> str:
@@ -54,7 +42,7 @@ def tag_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
 
 def find_members(
     session: Session, *, query: str = "", expression: str = "", number: int = 1, per_page: int = 50
-) -> MemberPage:
+) -> Page[Member]:
     """Members matching a search text and a segment expression, newest first."""
     condition = segments.where(expression) if expression.strip() else segments.where("all")
     text = query.strip().lower()
@@ -71,7 +59,7 @@ def find_members(
         .limit(per_page)
         .offset((max(1, number) - 1) * per_page)
     ).all()
-    return MemberPage(list(items), total, max(1, number), per_page)
+    return Page(list(items), max(1, number), total, per_page)
 
 
 def add_member(

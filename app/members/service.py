@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import utcnow
+from app.members import tokens
 from app.members.models import LoginToken, Member
 
-LOGIN_SALT = "kith.login"
+LOGIN_SALT = tokens.PURPOSES["login"][0]
 
 
 class InvalidEmail(ValueError):
@@ -85,12 +85,8 @@ def request_login(
     return start_login(session, member, next_path=next_path)
 
 
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=LOGIN_SALT)
-
-
 def sign_login_token(settings: Settings, token: LoginToken) -> str:
-    return _serializer(settings).dumps({"n": token.nonce, "m": token.member_id})
+    return tokens.sign(settings, "login", {"n": token.nonce, "m": token.member_id})
 
 
 def login_url(settings: Settings, token: LoginToken) -> str:
@@ -132,14 +128,14 @@ def consume_login(session: Session, settings: Settings, signed: str) -> SignIn:
 
 def _verify(settings: Settings, signed: str) -> tuple[str, int]:
     try:
-        payload = _serializer(settings).loads(signed, max_age=settings.login_link_max_age)
-    except SignatureExpired as error:
-        raise LoginLinkError("This sign-in link has expired. Ask for a new one.") from error
-    except BadSignature as error:
-        raise LoginLinkError("This sign-in link is not valid. Ask for a new one.") from error
-    if not isinstance(payload, dict) or not isinstance(payload.get("n"), str):
+        payload = tokens.verify(settings, "login", signed, max_age=settings.login_link_max_age)
+    except tokens.TokenError as error:
+        raise LoginLinkError(
+            f"This sign-in link {str(error).removeprefix('This link ')}"
+        ) from error
+    if not isinstance(payload.get("n"), str):
         raise LoginLinkError("This sign-in link is not valid. Ask for a new one.")
-    return payload["n"], int(payload.get("m", 0))
+    return payload["n"], payload["m"]
 
 
 def load_member(session: Session, session_id: str) -> Member | None:

@@ -15,6 +15,7 @@ from app.config import Settings
 
 # purpose → (salt, lifetime in seconds; None = never expires)
 PURPOSES: dict[str, tuple[str, int | None]] = {
+    "login": ("kith.login", 15 * 60),  # also single-use: see service.consume_login
     "confirm": ("kith.confirm", 7 * 24 * 3600),
     "email-change": ("kith.email-change", 24 * 3600),
     "unsubscribe": ("kith.unsubscribe", None),  # RFC 8058 links must keep working
@@ -32,9 +33,12 @@ def sign(settings: Settings, purpose: str, payload: dict[str, Any]) -> str:
     return URLSafeTimedSerializer(settings.secret_key, salt=salt).dumps(payload)
 
 
-def verify(settings: Settings, purpose: str, token: str) -> dict[str, Any]:
+def verify(
+    settings: Settings, purpose: str, token: str, *, max_age: int | None = None
+) -> dict[str, Any]:
     """The payload of a valid token, or TokenError saying why it is not."""
     salt, lifetime = PURPOSES[purpose]
+    lifetime = max_age or lifetime
     try:
         if lifetime is None:
             payload = URLSafeSerializer(settings.secret_key, salt=salt).loads(token)
