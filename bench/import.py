@@ -21,7 +21,7 @@ from _support import migrated_app, scratch_postgres
 from sqlalchemy import insert
 
 from app.db import transaction
-from app.members import importer
+from app.members import csv_io, importer
 from app.members.commands import PARALLEL_FROM_ROWS
 from app.members.models import Member
 
@@ -47,7 +47,7 @@ def write_csv(path: Path, rows: int) -> None:
 def run_import(app, path: Path) -> tuple[float, importer.ImportTotals]:
     with app.app_context():
         start = time.perf_counter()
-        csv_file = importer.inspect_file(path)
+        csv_file = csv_io.inspect_file(path)
         run = importer.Importer(source=f"import {path.name}")
         totals = importer.ImportTotals()
         parallel = csv_file.rows > PARALLEL_FROM_ROWS
@@ -60,10 +60,10 @@ def run_import(app, path: Path) -> tuple[float, importer.ImportTotals]:
 def bare_insert(app, rows: int) -> float:
     with app.app_context():
         start = time.perf_counter()
-        for first in range(0, rows, importer.CHUNK_ROWS):
+        for first in range(0, rows, csv_io.CHUNK_ROWS):
             batch = [
                 {"email": f"bare.{n}@example.org", "name": "", "status": "active", "fields": {}}
-                for n in range(first, min(rows, first + importer.CHUNK_ROWS))
+                for n in range(first, min(rows, first + csv_io.CHUNK_ROWS))
             ]
             with transaction() as session:
                 session.execute(insert(Member), batch)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.db import transaction
-from app.members import audience, importer, segments
+from app.members import audience, csv_io, importer, segments
 from app.members.models import TIERS
 
 TIER_CHOICE = click.Choice(TIERS)
@@ -45,9 +45,9 @@ def import_members(
 ) -> None:
     """Import FILE.csv (columns: email, name, tier, tags; others become custom fields)."""
     try:
-        csv_file = importer.inspect_file(file)
+        csv_file = csv_io.inspect_file(file)
         run = importer.Importer(source=f"import {file.name}", default_tier=tier, tags=tags)
-    except (importer.ImportFileError, audience.AudienceError) as error:
+    except (csv_io.ImportFileError, audience.AudienceError) as error:
         raise click.ClickException(str(error)) from error
     totals = importer.ImportTotals()
     console = Console(stderr=True)
@@ -67,7 +67,7 @@ def import_members(
     )
     if totals.rejected:
         rejects = rejects or file.with_name(file.stem + ".rejected.csv")
-        importer.write_rejects(rejects, csv_file.header, totals.rejected)
+        csv_io.write_rejects(rejects, csv_file.header, totals.rejected)
         summary += f"; rejected rows and reasons are in {rejects}"
     click.echo(summary)
 

@@ -1,4 +1,4 @@
-"""CSV import and export of members.
+"""Importing and exporting members (the file handling itself is in ``csv_io.py``).
 
 Import is streamed in chunks, each applied with a handful of bulk statements, so 100,000 rows
 take seconds and memory stays flat. It is idempotent: addresses are compared normalized
@@ -9,8 +9,6 @@ A bad row is rejected with its reason and never stops the others.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import re
 from collections import deque
 from collections.abc import Iterator
@@ -18,7 +16,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -26,29 +23,17 @@ from sqlalchemy.orm import Session
 
 from app.db import bulk_insert, one_of_values, utcnow
 from app.members import audience, service, tokens
+from app.members.csv_io import (
+    CsvFile,
+    Rejected,
+    Row,
+    neutralize,
+    read_chunks,
+)
 from app.members.models import TIERS, ConsentEvent, Member, member_tags
 
-CHUNK_ROWS = 2000
 CORE_COLUMNS = ("email", "name", "tier", "tags")
 _TAG_SPLIT = re.compile(r"[;,|]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-class ImportFileError(ValueError):
-    """The file as a whole cannot be imported; nothing was written."""
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    values: dict[str, str]
-
-
-@dataclass
-class Rejected:
-    line: int
-    values: dict[str, str]
-    reason: str
 
 
 @dataclass
@@ -64,72 +49,6 @@ class ImportTotals:
         for name in ("created", "updated", "unchanged", "skipped", "invalid"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected.extend(other.rejected)
-
-
-@dataclass(frozen=True)
-class CsvFile:
-    path: Path
-    header: list[str]
-    dialect: type[csv.Dialect] | csv.Dialect
-    rows: int
-
-
-def inspect_file(path: Path) -> CsvFile:
-    """Check the whole file before anything is written: UTF-8, a header with ``email``."""
-    if not path.is_file():
-        raise ImportFileError(f"{path} does not exist")
-    decoder, line, sample = codecs.getincrementaldecoder("utf-8-sig")(), 1, ""
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                line += chunk[: error.start].count(b"\n")
-                raise ImportFileError(
-                    f"{path.name} is not UTF-8 text (line {line}); "
-                    "save it as UTF-8 CSV and import again"
-                ) from None
-            line += text.count("\n")
-            if len(sample) < 65536:
-                sample += text[: 65536 - len(sample)]
-    if not sample.strip():
-        raise ImportFileError(f"{path.name} is empty")
-    try:
-        dialect = csv.Sniffer().sniff(sample.split("\n", 1)[0] + "\n", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = [name.strip().lower() for name in next(csv.reader(handle, dialect))]
-    if "email" not in header:
-        raise ImportFileError(
-            f"{path.name} has no 'email' column; its first line must name the columns"
-        )
-    duplicates = {name for name in header if header.count(name) > 1 and name}
-    if duplicates:
-        raise ImportFileError(
-            f"{path.name} names the column(s) {', '.join(sorted(duplicates))} twice"
-        )
-    return CsvFile(path, header, dialect, rows=line)
-
-
-def read_chunks(csv_file: CsvFile, size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
-    """The file's data rows in chunks; quoted newlines stay inside their field."""
-    with csv_file.path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle, csv_file.dialect)
-        next(reader)
-        chunk: list[Row] = []
-        for values in reader:
-            if not any(value.strip() for value in values):
-                continue
-            padded = values + [""] * (len(csv_file.header) - len(values))
-            chunk.append(Row(reader.line_num, dict(zip(csv_file.header, padded, strict=False))))
-            if len(values) > len(csv_file.header):
-                chunk[-1].values["\0extra"] = "1"
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
 
 
 @dataclass(frozen=True)
@@ -375,22 +294,6 @@ class Importer:
         bulk_insert(session, member_tags, [{"member_id": m, "tag_id": t} for m, t in missing])
         emails_by_id = {row.id: email for email, row in existing.items()}
         return {emails_by_id[member_id] for member_id, _ in missing}
-
-
-def write_rejects(path: Path, header: list[str], rejected: list[Rejected]) -> None:
-    """The rejected rows as they came, plus their line number and the reason."""
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "error", *header])
-        for item in sorted(rejected, key=lambda r: r.line):
-            writer.writerow(
-                [item.line, item.reason, *(item.values.get(name, "") for name in header)]
-            )
-
-
-def neutralize(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def export_rows(session: Session, condition) -> Iterator[list[str]]:
