@@ -10,9 +10,7 @@ A bad row is rejected with its reason and never stops the others.
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
@@ -105,23 +103,40 @@ def prepare(rows: list[Row], default_tier: str | None) -> Prepared:
 def prepared_chunks(
     csv_file: CsvFile, default_tier: str | None, *, parallel: bool
 ) -> Iterator[Prepared]:
-    """The file's chunks, validated; with ``parallel``, a worker process validates ahead.
+    """The file's chunks, validated; with ``parallel``, a second process reads and validates.
 
-    Validating addresses costs about as much as writing them, so on a large file a second
-    process checks the next chunks while this one writes the current one.
+    Reading and validating cost about as much as writing, so on a large file a forked
+    process parses the CSV and checks the next chunks while this one writes the current one;
+    only the validated chunks cross between them, through a short queue.
     """
-    chunks = read_chunks(csv_file)
     if not parallel:
-        yield from (prepare(chunk, default_tier) for chunk in chunks)
+        yield from (prepare(chunk, default_tier) for chunk in read_chunks(csv_file))
         return
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork")) as pool:
-        pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(prepare, chunk, default_tier))
-            if len(pending) > 2:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    context = get_context("fork")
+    results = context.Queue(maxsize=3)
+    producer = context.Process(target=_produce, args=(csv_file, default_tier, results), daemon=True)
+    producer.start()
+    try:
+        while (item := results.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        producer.kill()
+        producer.join()
+        results.close()
+
+
+def _produce(csv_file: CsvFile, default_tier: str | None, results) -> None:
+    """In the forked process: every chunk, validated, then None (or the exception)."""
+    try:
+        for chunk in read_chunks(csv_file):
+            results.put(prepare(chunk, default_tier))
+        results.put(None)
+    except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
+        results.put(error)
+    results.close()
+    results.join_thread()
 
 
 class Importer:

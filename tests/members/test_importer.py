@@ -206,3 +206,15 @@ def test_large_files_validate_in_a_second_process_with_the_same_result(
     assert (
         "created 10, updated 0, unchanged 0, skipped 1 (duplicate rows), invalid 1" in result.output
     )
+
+
+def test_an_error_in_the_validating_process_reaches_the_importer(tmp_path, monkeypatch):
+    from app.members import csv_io, importer
+
+    def broken(rows, default_tier):
+        raise RuntimeError("validator crashed")
+
+    monkeypatch.setattr(importer, "prepare", broken)
+    csv_file = csv_io.inspect_file(write(tmp_path, "email\na@example.com\n"))
+    with pytest.raises(RuntimeError, match="validator crashed"):
+        list(importer.prepared_chunks(csv_file, None, parallel=True))
