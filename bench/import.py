@@ -6,12 +6,15 @@ the same file again (every row unchanged). The baseline, measured in the same ru
 database, is a bare bulk INSERT of the same addresses with no validation, no tags and no
 consent records.
 Target: at least 20,000 rows/s on PostgreSQL for a first import.
+Each figure is the median of three rounds, each on a fresh database.
 Run: .venv/bin/python bench/import.py [N]
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
+import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +27,8 @@ from app.db import transaction
 from app.members import csv_io, importer
 from app.members.commands import PARALLEL_FROM_ROWS
 from app.members.models import Member
+
+RUNS = 3
 
 
 def write_csv(path: Path, rows: int) -> None:
@@ -70,7 +75,7 @@ def bare_insert(app, rows: int) -> float:
         return time.perf_counter() - start
 
 
-def measure(label: str, database_url: str, path: Path, rows: int) -> None:
+def measure_once(database_url: str, path: Path, rows: int) -> tuple[float, float, float]:
     app = migrated_app(database_url)
     first, totals = run_import(app, path)
     assert totals.created == rows, totals
@@ -78,10 +83,17 @@ def measure(label: str, database_url: str, path: Path, rows: int) -> None:
     assert totals.unchanged == rows, totals
     bare = bare_insert(app, rows)
     app.extensions["kith.db"].engine.dispose()
+    return first, again, bare
+
+
+def measure(label: str, databases, path: Path, rows: int, runs: int) -> None:
+    """Median of ``runs`` rounds, each on a fresh database: this machine's timings vary."""
+    rounds = [measure_once(next(databases), path, rows) for _ in range(runs)]
+    first, again, bare = (statistics.median(values) for values in zip(*rounds, strict=True))
     print(
         f"{label:10} first import {rows / first:8,.0f} rows/s ({first:5.2f} s) | re-import "
         f"{rows / again:8,.0f} rows/s | bare INSERT {rows / bare:8,.0f} rows/s | "
-        f"first/bare {bare / first:.2f}×"
+        f"first/bare {bare / first:.2f}×  (median of {runs})"
     )
 
 
@@ -90,8 +102,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "members.csv"
         write_csv(path, rows)
-        measure("SQLite", f"sqlite:///{temp}/bench.db", path, rows)
-        measure("PostgreSQL", scratch_postgres(), path, rows)
+        sqlite_files = (f"sqlite:///{temp}/bench{n}.db" for n in itertools.count())
+        measure("SQLite", sqlite_files, path, rows, RUNS)
+        measure("PostgreSQL", (scratch_postgres() for _ in itertools.count()), path, rows, RUNS)
 
 
 if __name__ == "__main__":

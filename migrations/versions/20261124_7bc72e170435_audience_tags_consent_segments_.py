@@ -48,7 +48,6 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_events'))
     )
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consent_events_email_hash'), ['email_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_consent_events_member_id'), ['member_id'], unique=False)
 
     op.create_table('member_tags',
@@ -113,7 +112,6 @@ def downgrade():
     op.drop_table('member_tags')
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consent_events_member_id'))
-        batch_op.drop_index(batch_op.f('ix_consent_events_email_hash'))
 
     op.drop_table('consent_events')
     op.drop_table('tags')
