@@ -54,11 +54,8 @@ def run_import(app, path: Path) -> tuple[float, importer.ImportTotals]:
         start = time.perf_counter()
         csv_file = csv_io.inspect_file(path)
         run = importer.Importer(source=f"import {path.name}")
-        totals = importer.ImportTotals()
         parallel = csv_file.rows > PARALLEL_FROM_ROWS
-        for prepared in importer.prepared_chunks(csv_file, None, parallel=parallel):
-            with transaction() as session:
-                totals.add(run.write(session, prepared))
+        totals = importer.run_import(app, csv_file, run, parallel=parallel)
         return time.perf_counter() - start, totals
 
 

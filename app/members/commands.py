@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -49,18 +50,17 @@ def import_members(
         run = importer.Importer(source=f"import {file.name}", default_tier=tier, tags=tags)
     except (csv_io.ImportFileError, audience.AudienceError) as error:
         raise click.ClickException(str(error)) from error
-    totals = importer.ImportTotals()
     console = Console(stderr=True)
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(
         *columns, console=console, transient=True, disable=not console.is_terminal
-    ) as progress:
-        task = progress.add_task("import", total=max(0, csv_file.rows - 1))
-        parallel = csv_file.rows > PARALLEL_FROM_ROWS
-        for prepared in importer.prepared_chunks(csv_file, tier, parallel=parallel):
-            with transaction() as session:
-                totals.add(run.write(session, prepared))
-            progress.advance(task, len(prepared.valid) + len(prepared.invalid))
+    ) as bar:
+        task = bar.add_task("import", total=max(0, csv_file.rows - 1))
+        totals = importer.run_import(
+            current_app._get_current_object(), csv_file, run,
+            parallel=csv_file.rows > PARALLEL_FROM_ROWS,
+            progress=lambda rows: bar.advance(task, rows),
+        )  # fmt: skip
     summary = (
         f"created {totals.created}, updated {totals.updated}, unchanged {totals.unchanged}, "
         f"skipped {totals.skipped} (duplicate rows), invalid {totals.invalid}"

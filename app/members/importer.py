@@ -16,11 +16,12 @@ from datetime import datetime
 from multiprocessing import get_context
 from typing import Any, NamedTuple
 
+from flask import Flask
 from psycopg.rows import namedtuple_row
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from app.db import bulk_insert, one_of_values, utcnow
+from app.db import bulk_insert, one_of_values, transaction, utcnow
 from app.members import audience, service, tokens
 from app.members.csv_io import (
     CsvFile,
@@ -169,29 +170,39 @@ class Importer:
 
     def write(self, session: Session, prepared: Prepared) -> ImportTotals:
         """Import one validated chunk with bulk statements; the caller commits it."""
+        items, totals = self.dedupe(prepared)
+        self.write_items(session, items, self.tag_ids(session, items), totals)
+        return totals
+
+    def dedupe(self, prepared: Prepared) -> tuple[list[_Clean], ImportTotals]:
+        """Drop rows whose address came earlier in the file (counted and reported)."""
         totals = ImportTotals(invalid=len(prepared.invalid), rejected=list(prepared.invalid))
+        items: list[_Clean] = []
+        for item in prepared.valid:
+            first = self.seen.setdefault(item.email, item.line)
+            if first == item.line:
+                items.append(item)
+                continue
+            totals.skipped += 1
+            totals.rejected.append(
+                Rejected(item.line, item.as_values(), f"duplicate of line {first}")
+            )
+        return items, totals
+
+    def tag_ids(self, session: Session, items: list[_Clean]) -> dict[str, int]:
+        """Ids of every tag these rows carry, created where missing."""
+        return audience.tag_ids(session, {tag for item in items for tag in self._tags_of(item)})
+
+    def write_items(
+        self, session: Session, items: list[_Clean], tag_ids: dict[str, int], totals: ImportTotals
+    ) -> None:
+        """Write deduplicated rows whose tags exist; counts go into ``totals``."""
+        if not items:
+            return
         if session.connection().dialect.name == "postgresql":
             # Each chunk is idempotent and re-importable, so it need not wait for its WAL flush.
             session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        cleaned: list[_Clean] = []
-        for item in prepared.valid:
-            first = self.seen.setdefault(item.email, item.line)
-            if first != item.line:
-                totals.skipped += 1
-                totals.rejected.append(
-                    Rejected(item.line, item.as_values(), f"duplicate of line {first}")
-                )
-                continue
-            cleaned.append(item)
-        if cleaned:
-            self._write(session, cleaned, totals)
-        return totals
-
-    def _write(self, session: Session, items: list[_Clean], totals: ImportTotals) -> None:
-        existing = {
-            row.email: row for row in self._existing(session, [item.email for item in items])
-        }
-        tag_ids = audience.tag_ids(session, {tag for item in items for tag in self._tags_of(item)})
+        existing = {row.email: row for row in self._existing(session, [i.email for i in items])}
         fresh = [item for item in items if item.email not in existing]
         known = [item for item in items if item.email in existing]
         if fresh:
@@ -344,3 +355,20 @@ def export_rows(session: Session, condition) -> Iterator[list[str]]:
         values = [member.email, member.name, member.tier, ";".join(tag.name for tag in member.tags)]
         values += [str(fields.get(name, "")) for name in extra]
         yield [neutralize(value) for value in values]
+
+
+def run_import(
+    app: Flask, csv_file: CsvFile, importer: Importer, *, parallel: bool, progress=None
+) -> ImportTotals:
+    """Import a whole file, one committed transaction per chunk (re-running resumes it).
+
+    With ``parallel`` a second process validates the coming chunks meanwhile. (Writing with
+    two connections at once as well was no faster on two cores, so it is not done.)
+    """
+    totals = ImportTotals()
+    for prepared in prepared_chunks(csv_file, importer.default_tier, parallel=parallel):
+        with app.app_context(), transaction() as session:
+            totals.add(importer.write(session, prepared))
+        if progress is not None:
+            progress(len(prepared.valid) + len(prepared.invalid))
+    return totals
