@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from app.db import transaction
 from app.members import service, subscriptions, tokens
 from app.queue import available, enqueue_mail
-from app.web.security import csrf, limiter, sign_in
+from app.web.security import csrf, limiter, per_address, sign_in
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -55,18 +55,10 @@ def _same_origin() -> bool:
     return urlsplit(origin).netloc in (request.host, urlsplit(_settings().base_url).netloc)
 
 
-def _email_key() -> str:
-    raw = request.form.get("email", "")
-    try:
-        return "subscribe:" + service.normalize_email(raw)
-    except service.InvalidEmail:
-        return "subscribe:" + raw.strip().lower()[:320]
-
-
 @bp.route("/subscribe", methods=["GET", "POST"])
 @csrf.exempt
 @limiter.limit("10 per minute; 60 per hour", methods=["POST"])
-@limiter.limit("3 per hour", methods=["POST"], key_func=_email_key)
+@limiter.limit("3 per hour", methods=["POST"], key_func=per_address("subscribe"))
 def subscribe():
     if request.method == "GET":
         return render_template("members/subscribe.html")

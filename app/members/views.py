@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.members import service
 from app.queue import available, enqueue_mail
-from app.web.security import limiter, safe_next, sign_in
+from app.web.security import limiter, per_address, safe_next, sign_in
 
 bp = Blueprint("members", __name__)
 LOGIN_JOB = "app.members.jobs.send_login_email"
@@ -27,6 +27,7 @@ class ConfirmLoginForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute; 50 per hour", methods=["POST"])
+@limiter.limit("5 per hour", methods=["POST"], key_func=per_address("login"))
 def login():
     form = LoginForm()
     if not form.validate_on_submit():

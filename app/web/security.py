@@ -55,6 +55,20 @@ def sign_in(member) -> None:
     login_user(member, remember=True)
 
 
+def per_address(purpose: str) -> Callable[[], str]:
+    """A rate-limit key for the email address a form names: no inbox can be flooded from
+    many addresses at once, whatever IPs the requests come from."""
+
+    def key() -> str:
+        raw = request.form.get("email", "")
+        try:
+            return f"{purpose}:{members.normalize_email(raw)}"
+        except members.InvalidEmail:
+            return f"{purpose}:{raw.strip().lower()[:320]}"
+
+    return key
+
+
 def safe_next(target: str | None) -> str | None:
     """Only same-site paths are followed after sign-in: never an open redirect."""
     if not target or len(target) > 500 or any(ch.isspace() or ord(ch) < 32 for ch in target):
