@@ -51,7 +51,11 @@ def _split_tags(text: str) -> list[str]:
 def members():
     query, expression = request.args.get("q", ""), request.args.get("segment", "")
     number = request.args.get("page", "1")
-    number = int(number) if number.isdigit() and int(number) > 0 else 1
+    number = (
+        min(int(number), 100_000)
+        if number.isascii() and number.isdigit() and int(number) > 0
+        else 1
+    )
     error = None
     with transaction() as session:
         try:

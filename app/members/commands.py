@@ -47,7 +47,7 @@ def import_members(
     """Import FILE.csv (columns: email, name, tier, tags; others become custom fields)."""
     try:
         csv_file = csv_io.inspect_file(file)
-        run = importer.Importer(source=f"import {file.name}", default_tier=tier, tags=tags)
+        run = importer.Importer(source=f"import {file.name}"[:100], default_tier=tier, tags=tags)
     except (csv_io.ImportFileError, audience.AudienceError) as error:
         raise click.ClickException(str(error)) from error
     console = Console(stderr=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK_ROWS = 2000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ImportFileError(ValueError):
@@ -113,4 +113,4 @@ def write_rejects(path: Path, header: list[str], rejected: list[Rejected]) -> No
 
 def neutralize(value: str) -> str:
     """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if value.startswith(FORMULA_START) else value

@@ -24,15 +24,16 @@ from sqlalchemy.orm import Session
 from app.db import bulk_insert, one_of_values, transaction, utcnow
 from app.members import audience, service, tokens
 from app.members.csv_io import (
+    FORMULA_START,
     CsvFile,
     Rejected,
     Row,
     neutralize,
     read_chunks,
 )
-from app.members.models import TIERS, ConsentEvent, Member, member_tags
+from app.members.models import STATUSES, SUPPRESSED, TIERS, ConsentEvent, Member, member_tags
 
-CORE_COLUMNS = ("email", "name", "tier", "tags")
+CORE_COLUMNS = ("email", "name", "tier", "status", "tags")
 _TAG_SPLIT = re.compile(r"[;,|]")
 
 
@@ -58,7 +59,8 @@ class _Clean(NamedTuple):
     line: int
     email: str
     name: str
-    tier: str | None
+    tier: str | None  # None: the row names none (new members get --tier, or free)
+    status: str | None  # None: active for new members, unchanged for known ones
     tags: tuple[str, ...]
     fields: dict[str, str]
     written_email: str  # as the file wrote it, for the rejected-rows file
@@ -69,19 +71,25 @@ class _Clean(NamedTuple):
             "email": self.written_email,
             "name": self.name,
             "tier": self.tier or "",
+            "status": self.status or "",
             "tags": ";".join(self.tags),
         }
         return {**values, **self.fields}
 
 
-def _clean(row: Row, default_tier: str | None) -> _Clean:
-    values = row.values
+def _clean(row: Row) -> _Clean:
+    values = {key: _unneutralize(value) for key, value in row.values.items()}
     if "\0extra" in values:
         raise ValueError("more values than columns (a missing quote?)")
+    if any("\x00" in value for value in values.values()):
+        raise ValueError("contains a NUL character")
     email = service.normalize_email(values.get("email", ""))
-    tier = (values.get("tier") or "").strip().lower() or default_tier
+    tier = (values.get("tier") or "").strip().lower() or None
     if tier is not None and tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
+    status = (values.get("status") or "").strip().lower() or None
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     name = (values.get("name") or "").strip()
     if len(name) > 200:
         raise ValueError("name is longer than 200 characters")
@@ -93,7 +101,12 @@ def _clean(row: Row, default_tier: str | None) -> _Clean:
         for key, value in values.items()
         if key not in CORE_COLUMNS and key and value.strip()
     }
-    return _Clean(row.line, email, name, tier, tags, fields, values.get("email", ""))
+    return _Clean(row.line, email, name, tier, status, tags, fields, values.get("email", ""))
+
+
+def _unneutralize(value: str) -> str:
+    """Undo ``neutralize`` (our own export's guard against spreadsheet formulas)."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
 
 
 @dataclass
@@ -104,20 +117,18 @@ class Prepared:
     invalid: list[Rejected]
 
 
-def prepare(rows: list[Row], default_tier: str | None) -> Prepared:
+def prepare(rows: list[Row]) -> Prepared:
     """Validate a chunk. Needs no database, so it can run in a worker process."""
     prepared = Prepared([], [])
     for row in rows:
         try:
-            prepared.valid.append(_clean(row, default_tier))
+            prepared.valid.append(_clean(row))
         except (ValueError, service.InvalidEmail) as error:
             prepared.invalid.append(Rejected(row.line, row.values, str(error)))
     return prepared
 
 
-def prepared_chunks(
-    csv_file: CsvFile, default_tier: str | None, *, parallel: bool
-) -> Iterator[Prepared]:
+def prepared_chunks(csv_file: CsvFile, *, parallel: bool) -> Iterator[Prepared]:
     """The file's chunks, validated; with ``parallel``, a second process reads and validates.
 
     Reading and validating cost about as much as writing, so on a large file a forked
@@ -126,11 +137,11 @@ def prepared_chunks(
     on two cores: they compete with the database for the same CPUs.)
     """
     if not parallel:
-        yield from (prepare(chunk, default_tier) for chunk in read_chunks(csv_file))
+        yield from (prepare(chunk) for chunk in read_chunks(csv_file))
         return
     context = get_context("fork")
     results = context.Queue(maxsize=3)
-    producer = context.Process(target=_produce, args=(csv_file, default_tier, results), daemon=True)
+    producer = context.Process(target=_produce, args=(csv_file, results), daemon=True)
     producer.start()
     try:
         while (item := results.get()) is not None:
@@ -143,11 +154,11 @@ def prepared_chunks(
         results.close()
 
 
-def _produce(csv_file: CsvFile, default_tier: str | None, results) -> None:
+def _produce(csv_file: CsvFile, results) -> None:
     """In the forked process: every chunk, validated, then None (or the exception)."""
     try:
         for chunk in read_chunks(csv_file):
-            results.put(prepare(chunk, default_tier))
+            results.put(prepare(chunk))
         results.put(None)
     except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
         results.put(error)
@@ -166,7 +177,7 @@ class Importer:
 
     def apply(self, session: Session, rows: list[Row]) -> ImportTotals:
         """Validate and import one chunk; the caller commits it."""
-        return self.write(session, prepare(rows, self.default_tier))
+        return self.write(session, prepare(rows))
 
     def write(self, session: Session, prepared: Prepared) -> ImportTotals:
         """Import one validated chunk with bulk statements; the caller commits it."""
@@ -237,10 +248,10 @@ class Importer:
             {
                 "email": item.email,
                 "name": item.name,
-                "tier": item.tier or "free",
+                "tier": item.tier or self.default_tier or "free",
                 "fields": item.fields,
                 "role": "member",
-                "status": "active",
+                "status": item.status or "active",
                 "source": "import",
                 "created_at": now,
             }
@@ -311,9 +322,11 @@ class Importer:
             merged = {**(row.fields or {}), **item.fields}
             if merged != (row.fields or {}):
                 change["fields"] = merged
-            if row.status == "pending":  # the importer vouches for consent; suppressions stay
-                change["status"] = "active"
-                consents.append(self._consent(row.id, item, utcnow()))
+            status = self._status_change(row.status, item.status)
+            if status is not None:
+                change["status"] = status
+                if status == "active":  # the importer vouches for the pending member's consent
+                    consents.append(self._consent(row.id, item, utcnow()))
             if change:
                 changes.append((item.email, {"id": row.id, **change}))
         for keys in {tuple(sorted(change)) for _, change in changes}:
@@ -321,6 +334,17 @@ class Importer:
             session.execute(update(Member), batch)
         bulk_insert(session, ConsentEvent.__table__, consents)
         return {email for email, _ in changes}
+
+    @staticmethod
+    def _status_change(current: str, wanted: str | None) -> str | None:
+        """A file may suppress a member or activate a pending one; it never lifts a suppression."""
+        if current in SUPPRESSED:
+            return None
+        if wanted in SUPPRESSED:
+            return wanted
+        if current == "pending" and wanted in (None, "active"):
+            return "active"
+        return None
 
     def _tag(self, session: Session, items: list[_Clean], existing, tag_ids) -> set[str]:
         """Add the file's tags to known members (never removing any); who got a new one."""
@@ -352,7 +376,8 @@ def export_rows(session: Session, condition) -> Iterator[list[str]]:
     query = select(Member).where(condition).order_by(Member.id).execution_options(yield_per=1000)
     for member in session.scalars(query):
         fields = member.fields or {}
-        values = [member.email, member.name, member.tier, ";".join(tag.name for tag in member.tags)]
+        tags = ";".join(tag.name for tag in member.tags)
+        values = [member.email, member.name, member.tier, member.status, tags]
         values += [str(fields.get(name, "")) for name in extra]
         yield [neutralize(value) for value in values]
 
@@ -366,7 +391,7 @@ def run_import(
     two connections at once as well was no faster on two cores, so it is not done.)
     """
     totals = ImportTotals()
-    for prepared in prepared_chunks(csv_file, importer.default_tier, parallel=parallel):
+    for prepared in prepared_chunks(csv_file, parallel=parallel):
         with app.app_context(), transaction() as session:
             totals.add(importer.write(session, prepared))
         if progress is not None:

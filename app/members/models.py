@@ -56,6 +56,8 @@ class Member(Base):
         one_of("source", SOURCES),
         Index("ix_members_status_tier", "status", "tier"),
         Index("ix_members_created_at", "created_at"),
+        # SQLite would otherwise reuse a deleted member's id, and old links carry ids.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +77,7 @@ class Member(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     pending_email: Mapped[str | None] = mapped_column(String(320))  # awaiting confirmation
+    confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

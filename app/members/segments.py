@@ -67,11 +67,13 @@ class Or:
 def _tokens(text: str) -> list[tuple[str, int]]:
     tokens, position = [], 0
     while position < len(text):
+        if not text[position:].strip():
+            break  # only whitespace is left
         match = _TOKEN.match(text, position)
-        if match is None or match.group("bad"):
-            raise SegmentError("unclosed quote", text.index('"', position))
-        if match.end() == position:
-            break
+        if match is None:
+            raise SegmentError("unexpected character", position)
+        if match.group("bad"):
+            raise SegmentError("unclosed quote", match.start("bad"))
         kind = "paren" if match.group("paren") else "word"
         if match.group(kind):
             tokens.append((match.group(kind), match.start(kind)))
@@ -174,13 +176,29 @@ def _term(word: str, position: int, now: datetime) -> Term | Or:
     return _time_term(key, value, position, now)
 
 
+MAX_AGE_DAYS = 100 * 366
+
+
 def _time_term(key: str, value: str, position: int, now: datetime) -> Term:
     """``joined:>2026-01-01``, ``opened:<30d``: a comparison with a date or an age in days."""
+    try:
+        return _time_comparison(key, value, position, now)
+    except SegmentError:
+        raise
+    except (OverflowError, ValueError):
+        raise SegmentError(f"'{value}' is out of range for {key}:", position) from None
+
+
+def _time_comparison(key: str, value: str, position: int, now: datetime) -> Term:
     op, operand = _COMPARISON.match(value).groups()
     op = op or "="
     relative = _RELATIVE.match(operand)
     if relative:
         # An age: "<30d" is "less than 30 days ago", i.e. after that moment.
+        if int(relative.group(1)) > MAX_AGE_DAYS:
+            raise SegmentError(
+                f"an age of more than {MAX_AGE_DAYS} days is not a useful {key}:", position
+            )
         moment = now - timedelta(days=int(relative.group(1)))
         flipped = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "="}[op]
         if op == "=":
@@ -193,6 +211,8 @@ def _time_term(key: str, value: str, position: int, now: datetime) -> Term:
             f"'{operand}' is neither a date (2026-01-31) nor an age (30d)", position
         ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not 1900 <= moment.year <= 9000:
+        raise SegmentError(f"'{operand}' is out of range for {key}:", position)
     if len(operand) == 10:  # a bare date stands for its whole day
         next_day = moment + timedelta(days=1)
         if op == "=":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -36,6 +36,12 @@ def subscribe_form_token() -> str:
     honeypot, rate limits and double opt-in are what protect it.
     """
     return URLSafeTimedSerializer(_settings().secret_key, salt=FORM_SALT).dumps("subscribe")
+
+
+def _form_source(name: str) -> str:
+    """Which form the sign-up came from, for the consent record ("form:home", "form:issue")."""
+    clean = "".join(ch for ch in name.lower() if ch.isascii() and (ch.isalnum() or ch in "-:"))
+    return f"form:{clean[:40]}" if clean else "form"
 
 
 def _form_token_valid(token: str) -> bool:
@@ -72,8 +78,9 @@ def subscribe():
     try:
         with transaction() as session:
             outcome = subscriptions.subscribe(
-                session, email, name=request.form.get("name", ""), ip=request.remote_addr
-            )
+                session, email, name=request.form.get("name", ""), ip=request.remote_addr,
+                source=_form_source(request.form.get("form", "")),
+            )  # fmt: skip
     except service.InvalidEmail as error:
         return render_template("members/subscribe.html", error=str(error), email=email), 400
     queued = available() if outcome.send == "nothing" else True
@@ -107,11 +114,24 @@ def confirm(token: str):
         return _invalid("The form expired. Open the link from your email again.")
     with transaction() as session:
         try:
-            member = subscriptions.confirm(session, _settings(), token, ip=request.remote_addr)
+            done = subscriptions.confirm(session, _settings(), token, ip=request.remote_addr)
         except tokens.TokenError as error:
             return _invalid(str(error))
-    sign_in(member)  # confirming proved the address is theirs
+    if not done.newly_confirmed:  # a used link is no way into the account
+        flash("Your subscription was already confirmed. Sign in with a new link.", "success")
+        return redirect(url_for("members.login"))
+    sign_in(done.member)  # the first use proved the address is theirs
     return redirect(url_for("accounts.account", welcome=1))
+
+
+def _unsubscribe_page(member, token: str, *, done: bool):
+    # A link from before an email change still works, but must not show the new address.
+    payload = tokens.verify(_settings(), "unsubscribe", token)
+    shown = member.email if subscriptions.link_is_current(member, payload.get("e")) else None
+    page = render_template(
+        "members/unsubscribe.html", member=member, shown_email=shown, form=ButtonForm(), done=done
+    )
+    return page, 200, TOKEN_PAGE_HEADERS
 
 
 @bp.get("/unsubscribe/<token>")
@@ -121,11 +141,7 @@ def unsubscribe_page(token: str):
             member = subscriptions.peek(session, _settings(), "unsubscribe", token)
         except tokens.TokenError as error:
             return _invalid(str(error))
-    return (
-        render_template("members/unsubscribe.html", member=member, form=ButtonForm(), done=False),
-        200,
-        TOKEN_PAGE_HEADERS,
-    )
+        return _unsubscribe_page(member, token, done=False)
 
 
 @bp.post("/unsubscribe/<token>")
@@ -146,11 +162,7 @@ def unsubscribe(token: str):
             200,
             {"Content-Type": "text/plain; charset=utf-8", **TOKEN_PAGE_HEADERS},
         )
-    return (
-        render_template("members/unsubscribe.html", member=member, form=ButtonForm(), done=True),
-        200,
-        TOKEN_PAGE_HEADERS,
-    )
+    return _unsubscribe_page(member, token, done=True)
 
 
 @bp.post("/unsubscribe/<token>/resubscribe")

@@ -8,6 +8,7 @@ address is sent a sign-in link instead of a second confirmation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,10 +49,16 @@ def record_consent(
     return event
 
 
+CONFIRMATION_RESEND_AFTER = timedelta(minutes=15)
+
+
 def subscribe(
     session: Session, email: str, *, name: str = "", ip: str | None, source: str = "form"
 ) -> SignupOutcome:
-    """Sign ``email`` up (pending until confirmed). Raises InvalidEmail for a bad address."""
+    """Sign ``email`` up (pending until confirmed). Raises InvalidEmail for a bad address.
+
+    A confirmation is mailed at most once per quarter hour per address, whoever asks.
+    """
     normalized = service.normalize_email(email)
     member = session.scalar(select(Member).where(Member.email == normalized))
     if member is None:
@@ -61,29 +68,56 @@ def subscribe(
         session.add(member)
         session.flush()
         record_consent(session, member, "subscribe", source=source, ip=ip)
-        return SignupOutcome("confirmation", member.id)
+        return _confirmation(member)
     if member.status == "pending":
-        return SignupOutcome("confirmation", member.id)
+        return _confirmation(member)
     if member.status == "unsubscribed":
-        record_consent(session, member, "subscribe", source=source, ip=ip, detail="signed up again")
-        return SignupOutcome("confirmation", member.id)
+        record_consent(session, member, "resubscribe", source=source, ip=ip)
+        return _confirmation(member)
     if member.status == "active":
         return SignupOutcome("login", member.id, service.start_login(session, member).nonce)
     return SignupOutcome("nothing")  # bounced or complained: we must not mail it
 
 
-def confirm(session: Session, settings: Settings, token: str, *, ip: str | None) -> Member:
-    """Activate the member a confirmation link was sent to; using it twice is harmless."""
-    member = _member_for(session, settings, "confirm", token)
+def _confirmation(member: Member) -> SignupOutcome:
+    now = utcnow()
+    if (
+        member.confirmation_sent_at
+        and now - member.confirmation_sent_at < CONFIRMATION_RESEND_AFTER
+    ):
+        return SignupOutcome("nothing")
+    member.confirmation_sent_at = now
+    return SignupOutcome("confirmation", member.id)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    member: Member
+    newly_confirmed: bool  # only this first use signs the reader in
+
+
+def confirm(session: Session, settings: Settings, token: str, *, ip: str | None) -> Confirmation:
+    """Activate the member a confirmation link was sent to; using it again changes nothing.
+
+    A link from before the member unsubscribed cannot re-subscribe them: that takes a new
+    sign-up and a new link.
+    """
+    payload, issued_at = tokens.verify(settings, "confirm", token, with_timestamp=True)
+    member = _member_matching(session, payload, purpose="confirm")
     if member.status in ("bounced", "complained"):
         raise tokens.TokenError("This address cannot receive our email, so it cannot be confirmed.")
-    if member.status != "active":
-        member.status = "active"
-        member.confirmed_at = utcnow()
-        member.unsubscribed_at = None
-        record_consent(session, member, "confirm", source="email link", ip=ip)
+    if member.status == "active":
+        return Confirmation(member, newly_confirmed=False)
+    if member.unsubscribed_at is not None and member.unsubscribed_at > issued_at:
+        raise tokens.TokenError(
+            "You unsubscribed after this link was sent. Subscribe again to get a new one."
+        )
+    member.status = "active"
+    member.confirmed_at = utcnow()
+    member.unsubscribed_at = None
+    record_consent(session, member, "confirm", source="email link", ip=ip)
     session.flush()
-    return member
+    return Confirmation(member, newly_confirmed=True)
 
 
 def peek(session: Session, settings: Settings, purpose: str, token: str) -> Member:
@@ -105,7 +139,14 @@ def unsubscribe(
 
 
 def _member_for(session: Session, settings: Settings, purpose: str, token: str) -> Member:
-    payload = tokens.verify(settings, purpose, token)
+    return _member_matching(session, tokens.verify(settings, purpose, token), purpose=purpose)
+
+
+def link_is_current(member: Member, token_payload_hash: str | None) -> bool:
+    return tokens.email_hash(member.email)[:16] == token_payload_hash
+
+
+def _member_matching(session: Session, payload: dict, *, purpose: str) -> Member:
     member = session.get(Member, payload["m"])
     # The address is part of the token, so a confirmation for an old address dies with an
     # email change. Unsubscribing stays possible from any mail the member ever received.

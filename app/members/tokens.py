@@ -34,17 +34,24 @@ def sign(settings: Settings, purpose: str, payload: dict[str, Any]) -> str:
 
 
 def verify(
-    settings: Settings, purpose: str, token: str, *, max_age: int | None = None
-) -> dict[str, Any]:
-    """The payload of a valid token, or TokenError saying why it is not."""
+    settings: Settings,
+    purpose: str,
+    token: str,
+    *,
+    max_age: int | None = None,
+    with_timestamp: bool = False,
+) -> Any:
+    """The payload of a valid token (with when it was signed, for timed purposes, if asked),
+    or TokenError saying why it is not."""
     salt, lifetime = PURPOSES[purpose]
     lifetime = max_age or lifetime
+    issued_at = None
     try:
         if lifetime is None:
             payload = URLSafeSerializer(settings.secret_key, salt=salt).loads(token)
         else:
-            payload = URLSafeTimedSerializer(settings.secret_key, salt=salt).loads(
-                token, max_age=lifetime
+            payload, issued_at = URLSafeTimedSerializer(settings.secret_key, salt=salt).loads(
+                token, max_age=lifetime, return_timestamp=True
             )
     except SignatureExpired as error:
         raise TokenError("This link has expired. Ask for a new one.") from error
@@ -52,7 +59,7 @@ def verify(
         raise TokenError("This link is not valid. Check that it was copied whole.") from error
     if not isinstance(payload, dict) or not isinstance(payload.get("m"), int):
         raise TokenError("This link is not valid. Check that it was copied whole.")
-    return payload
+    return (payload, issued_at) if with_timestamp else payload
 
 
 def email_hash(email: str) -> str:

@@ -70,6 +70,7 @@ def upgrade():
         batch_op.add_column(sa.Column('confirmed_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('unsubscribed_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('pending_email', sa.String(length=320), nullable=True))
+        batch_op.add_column(sa.Column('confirmation_sent_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('last_opened_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('last_replied_at', app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_members_created_at', ['created_at'], unique=False)
@@ -80,6 +81,10 @@ def upgrade():
         )
 
     op.execute("UPDATE members SET source = 'editor' WHERE role = 'editor'")
+    if op.get_bind().dialect.name == 'sqlite':
+        # Never reuse a deleted member's id: links in old mail carry member ids.
+        with op.batch_alter_table('members', recreate='always', table_kwargs={'sqlite_autoincrement': True}):
+            pass
     with op.batch_alter_table('login_tokens', schema=None) as batch_op:
         batch_op.add_column(sa.Column('next_path', sa.String(length=500), nullable=True))
     # ### end Alembic commands ###
@@ -96,6 +101,7 @@ def downgrade():
         batch_op.drop_index('ix_members_created_at')
         batch_op.drop_column('last_replied_at')
         batch_op.drop_column('last_opened_at')
+        batch_op.drop_column('confirmation_sent_at')
         batch_op.drop_column('pending_email')
         batch_op.drop_column('unsubscribed_at')
         batch_op.drop_column('confirmed_at')

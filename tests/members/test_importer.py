@@ -152,8 +152,8 @@ def test_export_writes_the_import_columns_back_and_defuses_formulas(app, session
     assert result.exit_code == 0 and "exported 1 members" in result.output
     rows = read_csv(out)
     assert rows == [
-        ["email", "name", "tier", "tags", "city"],
-        ["ann@example.com", "'=HYPERLINK(1)", "free", "a;b", "Oslo"],
+        ["email", "name", "tier", "status", "tags", "city"],
+        ["ann@example.com", "'=HYPERLINK(1)", "free", "active", "a;b", "Oslo"],
     ]
 
 
@@ -211,10 +211,59 @@ def test_large_files_validate_in_a_second_process_with_the_same_result(
 def test_an_error_in_the_validating_process_reaches_the_importer(tmp_path, monkeypatch):
     from app.members import csv_io, importer
 
-    def broken(rows, default_tier):
+    def broken(rows):
         raise RuntimeError("validator crashed")
 
     monkeypatch.setattr(importer, "prepare", broken)
     csv_file = csv_io.inspect_file(write(tmp_path, "email\na@example.com\n"))
     with pytest.raises(RuntimeError, match="validator crashed"):
-        list(importer.prepared_chunks(csv_file, None, parallel=True))
+        list(importer.prepared_chunks(csv_file, parallel=True))
+
+
+def test_export_and_import_round_trip_formula_looking_values_and_statuses(app, session, tmp_path):
+    make_member(
+        session,
+        email="-dash@example.com",
+        name="+Plus",
+        status="unsubscribed",
+        fields={"tel": "+44 20"},
+    )
+    out = tmp_path / "out.csv"
+    app.test_cli_runner().invoke(args=["members", "export", str(out)])
+    session.execute(Member.__table__.delete())
+    session.commit()
+    result = run_import(app, out)
+    assert "created 1" in result.output, result.output
+    member = members(session)["-dash@example.com"]
+    assert (member.name, member.status, member.fields) == (
+        "+Plus",
+        "unsubscribed",
+        {"tel": "+44 20"},
+    )
+
+
+def test_a_file_can_suppress_but_never_lift_a_suppression(app, session, tmp_path):
+    make_member(session, email="gone@example.com", status="bounced")
+    make_member(session, email="here@example.com")
+    path = write(tmp_path, "email,status\ngone@example.com,active\nhere@example.com,unsubscribed\n")
+    assert "updated 1, unchanged 1" in run_import(app, path).output
+    found = members(session)
+    assert (
+        found["gone@example.com"].status == "bounced"
+        and found["here@example.com"].status == "unsubscribed"
+    )
+
+
+def test_the_tier_option_applies_only_to_new_members(app, session, tmp_path):
+    make_member(session, email="paying@example.com", tier="paid")
+    path = write(tmp_path, "email\npaying@example.com\nnew@example.com\n")
+    run_import(app, path, "--tier", "invite")
+    found = members(session)
+    assert found["paying@example.com"].tier == "paid" and found["new@example.com"].tier == "invite"
+
+
+def test_a_nul_character_rejects_only_its_row(app, session, tmp_path):
+    path = write(tmp_path, "email,name\nok@example.com,Fine\nnul@example.com,Al\x00ice\n")
+    result = run_import(app, path)
+    assert "created 1" in result.output and "invalid 1" in result.output
+    assert set(members(session)) == {"ok@example.com"}

@@ -15,6 +15,11 @@ from app.members.models import STATUSES, TIERS, Member
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("text", ["all ", " all", "(all) ", "tier:paid\r\n", "\tall\t"])
+def test_surrounding_whitespace_is_fine(text):
+    assert segments.parse(text) is not None
+
+
 @pytest.mark.parametrize(
     ("text", "message", "position"),
     [
@@ -32,6 +37,9 @@ NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
         ("status:gone", "unknown status 'gone'", 1),
         ("tier:paid OR OR tag:x", "expected a term, found 'OR'", 14),
         ("everyone", "unknown term 'everyone'", 1),
+        ("opened:<9999999999d", "is not a useful opened:", 1),
+        ("joined:>9999-12-31", "out of range", 1),
+        ("joined:>0001-01-01", "out of range", 1),
     ],
 )
 def test_bad_expressions_say_what_and_where(text, message, position):

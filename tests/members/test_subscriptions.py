@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from app.db import utcnow
 from app.members import subscriptions, tokens
 from app.members.models import ConsentEvent, Member
-from tests.conftest import make_member, run_jobs
+from tests.conftest import csrf_token, make_member, run_jobs
 
 LINK = re.compile(r"http://localhost(/[a-z]+/\S+)")
 
@@ -207,3 +209,65 @@ def test_without_a_trusted_proxy_forwarded_headers_are_ignored(client, session):
     data = {"email": "near@example.com", "form_token": form_token(client)}
     client.post("/subscribe", data=data, headers={"X-Forwarded-For": "203.0.113.9"})
     assert session.scalar(select(ConsentEvent.ip)) == "127.0.0.1"
+
+
+def confirm_path(app, member) -> str:
+    return subscriptions.confirm_url(app.extensions["kith.settings"], member).removeprefix(
+        "http://localhost"
+    )
+
+
+def test_a_confirmation_link_signs_in_only_once(app, client, session):
+    member = make_member(session, email="new@example.com", status="pending")
+    path = confirm_path(app, member)
+    first = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    assert first.headers["Location"] == "/account?welcome=1"
+    other = app.test_client()
+    again = other.post(path, data={"csrf_token": csrf_token(other, path)})
+    assert again.headers["Location"] == "/login"
+    assert other.get("/account").status_code == 302  # not signed in by a used link
+
+
+def test_a_confirmation_from_before_an_unsubscribe_cannot_resubscribe(app, client, session):
+    member = make_member(session, email="left@example.com", status="pending")
+    path = confirm_path(app, member)
+    member.status, member.unsubscribed_at = "unsubscribed", utcnow() + timedelta(seconds=5)
+    session.commit()
+    response = client.post(path, data={"csrf_token": csrf_token(client, "/login")})
+    assert response.status_code == 400 and "unsubscribed after this link" in response.get_data(
+        as_text=True
+    )
+    assert member_by_email(session, "left@example.com").status == "unsubscribed"
+
+
+def test_a_deleted_members_link_never_reaches_the_next_member(app, client, session):
+    old = make_member(session, email="old@example.com")
+    path = unsubscribe_path(app, old)
+    session.delete(old)
+    session.commit()
+    make_member(session, email="victim@example.com")
+    assert client.get(path).status_code == 400
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert member_by_email(session, "victim@example.com").status == "active"
+
+
+def test_an_old_unsubscribe_link_does_not_show_a_changed_address(app, client, session):
+    member = make_member(session, email="before@example.com")
+    path = unsubscribe_path(app, member)
+    member.email = "after@example.com"
+    session.commit()
+    html = client.get(path).get_data(as_text=True)
+    assert "after@example.com" not in html and "this address" in html
+
+
+def test_confirmations_are_not_resent_within_a_quarter_hour(app, client, session, smtp, redis):
+    subscribe(client, "twice@example.com")
+    subscribe(client, "twice@example.com")
+    run_jobs(app)
+    assert len(smtp.received) == 1
+
+
+def test_the_consent_record_names_the_form(client, session):
+    data = {"email": "home@example.com", "form_token": form_token(client), "form": "home"}
+    client.post("/subscribe", data=data)
+    assert session.scalar(select(ConsentEvent.source)) == "form:home"
