@@ -25,6 +25,7 @@ from app.members import service as members
 from app.members.commands import members_group, segments_group
 from app.migrations import upgrade_database
 from app.queue import run_worker
+from app.sending.commands import send_command, send_status_command
 
 DEMO_EDITOR = "editor@example.com"
 
@@ -134,7 +135,8 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (create_editor, content_group, demo, worker, up, members_group, segments_group):
+    commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
+    for command in (*commands, send_command, send_status_command):
         app.cli.add_command(command)
 
 

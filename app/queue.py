@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -20,7 +21,7 @@ from rq.serializers import JSONSerializer
 
 from app import embedded_redis
 
-QUEUES = ("mail", "default")
+QUEUES = ("mail", "send", "default")
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def enqueue(
     queue_name: str = "default",
     job_id: str | None = None,
     retry: Retry | None = None,
+    at: datetime | None = None,
 ) -> None:
     """Put a job on a queue. Call it after the transaction that made its rows has committed."""
     options = {
@@ -95,12 +97,19 @@ def enqueue(
         "result_ttl": 300,
         "failure_ttl": 7 * 24 * 3600,
     }
+
+    def put() -> None:
+        if at is not None:  # the worker's scheduler moves it to the queue when due
+            queue(queue_name).enqueue_at(at, func, *args, job_id=job_id, retry=retry)
+        else:
+            queue(queue_name).enqueue_call(func, **options)
+
     try:
-        queue(queue_name).enqueue_call(func, **options)
+        put()
     except redis.ConnectionError:
         if not _forget_embedded(current_app._get_current_object()):
             raise
-        queue(queue_name).enqueue_call(func, **options)
+        put()
 
 
 def available() -> bool:

@@ -45,11 +45,11 @@ class _Handler:
             return self.faults.popleft()
         return None
 
-    async def _apply(self, fault: Fault, session) -> str | None:
+    async def _apply(self, fault: Fault, server) -> str | None:
         if fault.stall:
             await asyncio.sleep(fault.stall)
         if fault.drop:
-            session.transport.close()
+            server.transport.close()  # the line goes dead: no reply reaches the client
             return "421 connection dropped"
         return fault.reply
 
@@ -61,7 +61,7 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         fault = self._fault("rcpt")
         if fault:
-            reply = await self._apply(fault, session)
+            reply = await self._apply(fault, server)
             if reply and not reply.startswith("2"):
                 return reply
         envelope.rcpt_tos.append(address)
@@ -70,7 +70,7 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         fault = self._fault("data")
         if fault:
-            reply = await self._apply(fault, session)
+            reply = await self._apply(fault, server)
             if reply and not reply.startswith("2"):
                 return reply
         self.received.append(

@@ -19,6 +19,8 @@ PURPOSES: dict[str, tuple[str, int | None]] = {
     "confirm": ("kith.confirm", 7 * 24 * 3600),
     "email-change": ("kith.email-change", 24 * 3600),
     "unsubscribe": ("kith.unsubscribe", None),  # RFC 8058 links must keep working
+    "reply": ("kith.reply", None),  # Reply-To: reply+TOKEN@REPLY_DOMAIN names member and issue
+    "bounce": ("kith.bounce", None),  # VERP return path: bounce+TOKEN@REPLY_DOMAIN names a delivery
 }
 
 

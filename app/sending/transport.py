@@ -100,7 +100,7 @@ class SMTPConnection:
             raise _classify(error) from error
         if refused:
             code, reason = next(iter(refused.values()))
-            raise DeliveryError(_text(reason), permanent=code >= 500, code=code)
+            raise DeliveryError(f"{code} {_text(reason)}", permanent=code >= 500, code=code)
 
     def close(self) -> None:
         try:
@@ -117,7 +117,7 @@ def _classify(error: Exception) -> DeliveryError:
     """5xx answers are permanent; 4xx, timeouts and dropped connections are temporary."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         code, reason = next(iter(error.recipients.values()))
-        return DeliveryError(_text(reason), permanent=code >= 500, code=code)
+        return DeliveryError(f"{code} {_text(reason)}", permanent=code >= 500, code=code)
     code = getattr(error, "smtp_code", None)
     if isinstance(code, int) and code > 0:
         message = _text(getattr(error, "smtp_error", b"")) or str(error)
