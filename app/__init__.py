@@ -19,6 +19,7 @@ from app.members.subscription_views import subscribe_form_token
 from app.members.views import bp as members_bp
 from app.migrations import init_migrations
 from app.sending import mailer
+from app.sending.jobs import reconcile as reconcile_sends
 from app.web import errors, security
 from app.web.health import bp as health_bp
 from app.web.page_cache import PageCache, PageCacheMiddleware, page_cache
@@ -46,6 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.extra)
     app.extensions["kith.settings"] = settings
     app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
+    app.extensions["kith.reconcile"] = reconcile_sends
 
     db.init_app(app, settings.database_url)
     queue.init_app(app, settings.redis_url)

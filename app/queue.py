@@ -22,6 +22,7 @@ from rq.serializers import JSONSerializer
 from app import embedded_redis
 
 QUEUES = ("mail", "send", "default")
+MAINTENANCE_SECONDS = 60
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,18 @@ def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:
     return True
 
 
+class KithWorker(SimpleWorker):
+    """A non-forking worker that also runs Kith's reconciler with RQ's maintenance tasks,
+    so work Redis lost (a flush, a restart) is found again from the database."""
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        try:
+            current_app.extensions["kith.reconcile"]()
+        except Exception:  # noqa: BLE001 - maintenance must never stop the worker
+            log.exception("reconciling sends failed")
+
+
 def run_worker(
     app: Flask, *, queues: Sequence[str] = QUEUES, burst: bool = False, name: str | None = None
 ) -> None:
@@ -159,11 +172,12 @@ def run_worker(
     """
     app.extensions["kith.db"].engine.dispose(close=False)
     with app.app_context():
-        worker = SimpleWorker(
+        worker = KithWorker(
             [queue(name, app) for name in queues],
             connection=connection(app),
             serializer=JSONSerializer,
             name=name or f"kith-{os.uname().nodename}-{os.getpid()}",
+            maintenance_interval=MAINTENANCE_SECONDS,
         )
         worker.work(
             burst=burst, with_scheduler=True, logging_level="INFO" if not burst else "WARNING"

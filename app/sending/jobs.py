@@ -97,3 +97,13 @@ def _send_claimed(
             service.release(session, untried)
         enqueue_send(send_id, at=datetime.now(UTC) + RETRY_AFTER)
     return sent
+
+
+@job
+def reconcile() -> int:
+    """Run the database-side repair and re-enqueue every unfinished send."""
+    with transaction() as session:
+        send_ids = service.reconcile(session)
+    for send_id in send_ids:
+        enqueue_send(send_id)
+    return len(send_ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -195,6 +195,37 @@ def finish_if_done(session: Session, send_id: int) -> bool:
         .values(status="done", finished_at=utcnow())
     )
     return True
+
+
+LEASE = timedelta(minutes=5)
+
+
+def reconcile(session: Session, *, lease: timedelta = LEASE) -> list[int]:
+    """Repair what crashed workers and a lost Redis left behind; the sends to enqueue again.
+
+    A batch claimed longer than ``lease`` ago by a worker that died was never tried: back to
+    ``queued``. A message left ``sending`` was on the wire when its worker died and may have
+    arrived: ``uncertain``, never resent on its own. Scheduled sends whose time has come
+    start. Every send still in progress is returned, so its jobs exist again even if Redis
+    was flushed (claims make a surplus job harmless).
+    """
+    stale = utcnow() - lease
+    session.execute(
+        update(Delivery)
+        .where(Delivery.status == "claimed", Delivery.claimed_at < stale)
+        .values(status="queued", attempts=Delivery.attempts - 1)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.status == "sending", Delivery.claimed_at < stale)
+        .values(status="uncertain", error="the worker stopped while this message was being sent")
+    )
+    session.execute(
+        update(Send)
+        .where(Send.status == "scheduled", Send.scheduled_at <= utcnow())
+        .values(status="sending", started_at=utcnow())
+    )
+    return list(session.scalars(select(Send.id).where(Send.status == "sending").order_by(Send.id)))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from app.db import utcnow
 from app.issues import service as issues
 from app.members import segments, tokens
 from app.members.models import Member
+from app.sending.jobs import reconcile
 from app.sending.models import Delivery
 from app.sending.service import start_send
 from tests.conftest import make_member, run_jobs
@@ -179,7 +181,8 @@ def test_an_unreachable_server_gives_the_batch_back_for_later(app, session, issu
     run_jobs(app)
     rows = session.scalars(select(Delivery)).all()
     assert {row.status for row in rows} == {"queued"} and {row.attempts for row in rows} == {0}
-    assert redis.zcard("rq:scheduled:send") == 1  # tried again in 30 s by the worker's scheduler
+    # Tried again in 30 s by the worker's scheduler: one retry per job that ran, not a storm.
+    assert 1 <= redis.zcard("rq:scheduled:send") <= 2
 
 
 def test_a_line_that_breaks_mid_message_leaves_that_one_uncertain(
@@ -191,3 +194,23 @@ def test_a_line_that_breaks_mid_message_leaves_that_one_uncertain(
     states = Counter(session.scalars(select(Delivery.status)).all())
     assert states == Counter({"uncertain": 1, "sent": 2})  # the rest went out on a new connection
     assert max(received(smtp).values()) == 1 and sum(received(smtp).values()) == 2
+
+
+def test_after_a_crash_and_a_flushed_redis_the_reconciler_finishes_the_send(
+    app, session, issue, audience, smtp, redis
+):
+    """A worker died with a batch claimed and one message on the wire; then Redis lost every job."""
+    send(app, issue.slug)
+    rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+    long_ago = utcnow() - timedelta(minutes=10)
+    rows[0].status, rows[0].claimed_at, rows[0].attempts = "sending", long_ago, 1
+    for row in rows[1:]:
+        row.status, row.claimed_at, row.attempts = "claimed", long_ago, 1
+    session.commit()
+    redis.flushdb()
+    with app.app_context():
+        assert reconcile() == 1  # the worker's maintenance runs this too
+    run_jobs(app)
+    states = Counter(session.scalars(select(Delivery.status)).all())
+    assert states == Counter({"sent": 2, "uncertain": 1})
+    assert sum(received(smtp).values()) == 2 and max(received(smtp).values()) == 1
