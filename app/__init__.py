@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import db, queue
 from app.admin.members_views import bp as audience_bp
+from app.admin.send_views import bp as sends_bp
 from app.admin.views import bp as admin_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
@@ -77,6 +78,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         accounts_bp,
         admin_bp,
         audience_bp,
+        sends_bp,
         health_bp,
     )
     for blueprint in blueprints:

@@ -9,10 +9,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from app.admin import outbox
+from app.admin.send_views import SendForm
 from app.db import transaction
 from app.issues import service as issues
 from app.issues.models import VISIBILITIES, Issue
 from app.issues.rendering import render_body
+from app.members import audience
+from app.sending import service as sending
 from app.web.page_cache import page_cache
 from app.web.security import editor_required
 
@@ -123,8 +126,22 @@ def _editor_page(form: IssueForm, issue: Issue | None, *, status: int = 200):
     fields = _preview_fields(
         {name: form[name].data for name in ("title", "subtitle", "excerpt", "visibility")}
     )
-    page = render_template("admin/edit.html", form=form, issue=issue, preview=preview, **fields)
+    page = render_template(
+        "admin/edit.html", form=form, issue=issue, preview=preview, **fields, **_sending(issue)
+    )
     return current_app.make_response((page, status))
+
+
+def _sending(issue: Issue | None) -> dict:
+    """What the "send by email" panel of a saved issue shows."""
+    if issue is None or issue.id is None:
+        return {}
+    with transaction() as session:
+        return {
+            "sends": sending.progress(session, issue),
+            "saved_segments": audience.saved_segments(session),
+            "send_form": SendForm(formdata=None),
+        }
 
 
 @bp.post("/preview")

@@ -52,7 +52,7 @@ def test_login_write_preview_publish_read(live_app, page, tmp_path):
     page.screenshot(path=str(tmp_path / "editor.png"), full_page=True)
 
     page.get_by_role("button", name="Publish").click()
-    expect(page.get_by_role("status")).to_contain_text("Published")
+    expect(page.locator(".flash")).to_contain_text("Published")
 
     page.goto(f"{base}/issues/starter-diaries")
     expect(page.get_by_role("heading", level=1)).to_have_text("Starter diaries")
