@@ -39,6 +39,8 @@ class Settings:
     login_link_max_age: int = 15 * 60
     page_cache_seconds: float = 1.0
     trusted_proxies: int = 0
+    dkim_selector: str | None = None
+    dkim_private_key_path: Path | None = None
     issues_per_page: int = 20
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -87,6 +89,8 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "mail_from": pick("mail_from", "Kith <newsletter@localhost>"),
         "reply_domain": pick("reply_domain") or (urlsplit(base_url).hostname or "localhost"),
         "trusted_proxies": int(pick("trusted_proxies", "0") or 0),
+        "dkim_selector": pick("dkim_selector"),
+        "dkim_private_key_path": Path(key) if (key := pick("dkim_private_key_path")) else None,
     }
     known = {f.name for f in dataclasses.fields(Settings)}
     for name in list(overrides):

@@ -73,7 +73,7 @@ def _send_claimed(
                         continue
                     sender, message = email.message_for(settings, issue, member, delivery_id)
                 try:
-                    connection.send(sender, [member.email], message.as_bytes())
+                    connection.send(sender, [member.email], mailer.signed(message.as_bytes()))
                 except DeliveryError as error:
                     broken = error.code is None  # the line broke mid-message: it may have arrived
                     with transaction() as session:

@@ -5,7 +5,6 @@ Bulk issue mail has its own pipeline; this is for the single messages every doma
 
 from __future__ import annotations
 
-from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -13,6 +12,8 @@ from flask import current_app
 
 from app.config import Settings
 from app.sending.emails import EmailTemplates, RenderedEmail
+from app.sending.messages import MAIL_POLICY
+from app.sending.signing import DKIMSigner
 from app.sending.transport import MaildirTransport, SMTPTransport, transport_for
 
 
@@ -25,7 +26,7 @@ def build_message(
     headers: dict[str, str] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message: the plain-text part first, the HTML part preferred."""
-    message = EmailMessage(policy=policy.SMTP)  # CRLF line endings: smtplib sends bytes as they are
+    message = EmailMessage(policy=MAIL_POLICY)  # CRLF: smtplib sends bytes as they are
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
@@ -52,10 +53,17 @@ def send_transactional(to: str, subject: str, template: str, /, **context: objec
     body = templates().render(template, **context)
     message = build_message(settings, to=to, subject=subject, body=body)
     with transport().connect() as connection:
-        connection.send(settings.mail_from_address, [to], message.as_bytes())
+        connection.send(settings.mail_from_address, [to], signed(message.as_bytes()))
     return message
+
+
+def signed(raw: bytes) -> bytes:
+    """``raw`` with a DKIM signature when DKIM is configured, else unchanged."""
+    signer = current_app.extensions.get("kith.dkim")
+    return signer.sign(raw) if signer is not None else raw
 
 
 def init_app(app, settings: Settings) -> None:
     app.extensions["kith.emails"] = EmailTemplates.load(settings.emails_dir)
     app.extensions["kith.transport"] = transport_for(settings.smtp_url, settings.outbox_path)
+    app.extensions["kith.dkim"] = DKIMSigner.from_settings(settings)  # a bad key stops start-up

@@ -23,6 +23,9 @@ from app.members.subscriptions import unsubscribe_url
 from app.sending.emails import EmailTemplates, RenderedEmail
 
 UNSUBSCRIBE = "%%KITH_UNSUBSCRIBE_URL%%"
+# CRLF line ends, and no folding under RFC 5322's 998 characters: a long URL in
+# List-Unsubscribe must stay a plain <https://…>, never become an RFC 2047 encoded word.
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def _one_line(text: str) -> str:
@@ -74,7 +77,7 @@ class IssueEmail:
         """The envelope sender (VERP) and the message for one recipient."""
         body = self.full if access.can_read_full(member, issue) else self.teaser
         unsubscribe = unsubscribe_url(settings, member)
-        message = EmailMessage(policy=policy.SMTP)
+        message = EmailMessage(policy=MAIL_POLICY)
         message["From"] = settings.mail_from
         message["To"] = formataddr((_one_line(member.name), member.email))
         message["Subject"] = self.subject

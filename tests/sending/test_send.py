@@ -71,6 +71,9 @@ def test_every_reachable_member_gets_one_copy_with_the_bulk_headers(
     settings = app.extensions["kith.settings"]
     assert parsed["Subject"] == "Hydration notes" and parsed["To"] == "Ann <ann@example.com>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert (
+        b"\r\nList-Unsubscribe: <http://localhost/unsubscribe/" in message.data
+    )  # as sent, unencoded
     unsubscribe = parsed["List-Unsubscribe"].strip("<>")
     assert unsubscribe.startswith("http://localhost/unsubscribe/")
     reply = parsed["Reply-To"].removeprefix("reply+").split("@")[0]
