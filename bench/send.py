@@ -28,7 +28,7 @@ from app.db import transaction
 from app.issues import service as issues
 from app.sending import service as sending
 from app.sending.jobs import enqueue_send
-from app.sending.models import FINAL_STATES, Delivery
+from app.sending.models import FINAL_STATES, Delivery, Send
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -149,7 +149,7 @@ def main() -> None:
                 first = session.scalar(
                     select(func.min(Delivery.sent_at)).where(Delivery.send_id == send_id)
                 )
-                started = session.get(type(send), send_id).started_at
+                started = session.get(Send, send_id).started_at
             rss = max(peak_rss_mb(worker.pid) for worker in workers)
             for worker in workers:
                 worker.terminate()
