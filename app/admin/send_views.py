@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length
@@ -10,12 +11,16 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.issues.models import Issue
 from app.members import segments
-from app.queue import available
+from app.queue import available, enqueue_mail
 from app.sending import service
 from app.sending.jobs import enqueue_send
 from app.web.security import editor_required
 
 bp = Blueprint("sends", __name__, url_prefix="/admin")
+
+
+class ButtonForm(FlaskForm):
+    """A button that changes state: only the CSRF token."""
 
 
 class SendForm(FlaskForm):
@@ -29,6 +34,21 @@ class SendForm(FlaskForm):
 @editor_required
 def _editors_only():
     return None
+
+
+@bp.post("/issues/<int:issue_id>/test")
+def send_test(issue_id: int):
+    """Mail the issue to the signed-in editor, as recipients will see it."""
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    with transaction() as session:
+        if session.get(Issue, issue_id) is None:
+            abort(404)
+    if enqueue_mail("app.sending.jobs.send_test", issue_id, current_user.id):
+        flash(f"A test copy is on its way to {current_user.email}.", "success")
+    else:
+        flash("The job queue is unavailable; try again in a minute.", "error")
+    return redirect(url_for("admin.edit_issue", issue_id=issue_id))
 
 
 @bp.post("/issues/<int:issue_id>/send")

@@ -107,3 +107,20 @@ def reconcile() -> int:
     for send_id in send_ids:
         enqueue_send(send_id)
     return len(send_ids)
+
+
+@job
+def send_test(issue_id: int, member_id: int) -> bool:
+    """The issue as recipients will get it, to one editor, marked as a test, recorded nowhere."""
+    settings = current_app.extensions["kith.settings"]
+    with transaction() as session:
+        issue, member = session.get(Issue, issue_id), session.get(Member, member_id)
+        if issue is None or member is None:
+            return False
+        publication = issues.publication(session).name or settings.publication_name
+        email = IssueEmail.render(mailer.templates(), settings, issue, publication)
+        sender, message = email.message_for(settings, issue, member, 0)
+    message.replace_header("Subject", f"[Test] {message['Subject']}")
+    with mailer.transport().connect() as connection:
+        connection.send(sender, [member.email], mailer.signed(message.as_bytes()))
+    return True

@@ -47,3 +47,22 @@ def test_only_editors_can_send(client, session):
     data = {"csrf_token": csrf_token(client, "/account"), "expression": "all", "confirm": "y"}
     response = client.post(f"/admin/issues/{issue.id}/send", data=data)
     assert response.status_code == 403 and session.scalar(select(Delivery.id)) is None
+
+
+def test_an_editor_can_mail_themselves_a_test_copy(app, client, session, editor, smtp, redis):
+    issue = issues.save_issue(
+        session, {"title": "Draft letter", "body_markdown": "Not yet public."}
+    )
+    make_member(session, email="reader@example.com")
+    session.commit()
+    sign_in(client, editor)
+    page = f"/admin/issues/{issue.id}"
+    response = client.post(f"{page}/test", data={"csrf_token": csrf_token(client, page)})
+    assert response.status_code == 302
+    run_jobs(app)
+    [message] = smtp.received
+    assert message.recipients == ["editor@example.com"]
+    assert message.message["Subject"] == "[Test] Draft letter"
+    assert "Not yet public." in message.message.get_body(("plain",)).get_content()
+    assert session.scalar(select(Delivery.id)) is None  # a test is no delivery
+    assert client.get("/issues/draft-letter").status_code == 404  # and publishes nothing
