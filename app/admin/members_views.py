@@ -13,6 +13,7 @@ from app.db import transaction
 from app.members import audience, segments, service
 from app.members.models import TIERS, Member
 from app.pagination import Page
+from app.web.forms import ButtonForm
 from app.web.security import editor_required
 
 bp = Blueprint("audience", __name__, url_prefix="/admin")
@@ -31,10 +32,6 @@ class AddMemberForm(FlaskForm):
 class SegmentForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     expression = TextAreaField("Expression", validators=[DataRequired(), Length(max=2000)])
-
-
-class ButtonForm(FlaskForm):
-    """A state-changing button: only the CSRF token."""
 
 
 @bp.before_request

@@ -14,13 +14,10 @@ from app.members import segments
 from app.queue import available, enqueue_mail
 from app.sending import service
 from app.sending.jobs import enqueue_send
+from app.web.forms import ButtonForm
 from app.web.security import editor_required
 
 bp = Blueprint("sends", __name__, url_prefix="/admin")
-
-
-class ButtonForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""
 
 
 class SendForm(FlaskForm):

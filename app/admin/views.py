@@ -16,6 +16,7 @@ from app.issues.models import VISIBILITIES, Issue
 from app.issues.rendering import render_body
 from app.members import audience
 from app.sending import service as sending
+from app.web.forms import ButtonForm
 from app.web.page_cache import page_cache
 from app.web.security import editor_required
 
@@ -46,10 +47,6 @@ class IssueForm(FlaskForm):
         "Who can read it", choices=[SelectChoice(v, v.capitalize()) for v in VISIBILITIES]
     )
     email_only = BooleanField("Email only (never on the web)")
-
-
-class ActionForm(FlaskForm):
-    """A button that changes state: only the CSRF token."""
 
 
 @bp.before_request
@@ -147,7 +144,7 @@ def _sending(issue: Issue | None) -> dict:
 @bp.post("/preview")
 def preview():
     """The live preview: the same renderer and template readers get, as an HTML fragment."""
-    form = ActionForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         abort(400)
     body = request.form.get("body_markdown", "")

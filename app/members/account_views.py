@@ -14,6 +14,7 @@ from app.db import transaction
 from app.members import accounts, service, tokens
 from app.members.models import Member
 from app.queue import enqueue_mail
+from app.web.forms import ButtonForm
 from app.web.security import limiter, sign_in
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
@@ -35,10 +36,6 @@ class PreferencesForm(FlaskForm):
 
 class DeleteForm(FlaskForm):
     confirm_email = EmailField("Type your email address to confirm", validators=[DataRequired()])
-
-
-class ButtonForm(FlaskForm):
-    """A confirm button: only the CSRF token."""
 
 
 def _settings():

@@ -5,12 +5,12 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app.db import transaction
 from app.members import service, subscriptions, tokens
 from app.queue import available, enqueue_mail
+from app.web.forms import ButtonForm
 from app.web.security import csrf, limiter, per_address, sign_in
 
 bp = Blueprint("subscriptions", __name__)
@@ -18,10 +18,6 @@ bp = Blueprint("subscriptions", __name__)
 FORM_SALT = "kith.subscribe-form"
 FORM_MAX_AGE = 2 * 24 * 3600
 TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-
-class ButtonForm(FlaskForm):
-    """A confirm button: only the CSRF token."""
 
 
 def _settings():

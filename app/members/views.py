@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.members import service
 from app.queue import available, enqueue_mail
+from app.web.forms import ButtonForm
 from app.web.security import limiter, per_address, safe_next, sign_in
 
 bp = Blueprint("members", __name__)
@@ -19,10 +20,6 @@ LOGIN_JOB = "app.members.jobs.send_login_email"
 
 class LoginForm(FlaskForm):
     email = EmailField("Email address", validators=[DataRequired(), Length(max=320)])
-
-
-class ConfirmLoginForm(FlaskForm):
-    """Only the CSRF token: the sign-in happens on this POST, never on the link's GET."""
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -53,13 +50,13 @@ def confirm_login(token: str):
             member = service.peek_login(session, _settings(), token)
         except service.LoginLinkError as error:
             return render_template("members/login_invalid.html", reason=str(error)), 400
-    return render_template("members/login_confirm.html", form=ConfirmLoginForm(), member=member)
+    return render_template("members/login_confirm.html", form=ButtonForm(), member=member)
 
 
 @bp.post("/login/<token>")
 @limiter.limit("20 per minute")
 def use_login(token: str):
-    form = ConfirmLoginForm()
+    form = ButtonForm()
     if not form.validate_on_submit():
         return render_template(
             "members/login_invalid.html", reason="The form expired; open the link again."
@@ -78,7 +75,7 @@ def use_login(token: str):
 
 @bp.post("/logout")
 def logout():
-    form = ConfirmLoginForm()
+    form = ButtonForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         logout_user()
     return redirect(url_for("issues.home"))

@@ -125,7 +125,7 @@ def compile_mjml(path: Path, env: jinja2.Environment) -> str:
     problem = _MJMLStructure().check(source)
     if problem:
         raise EmailTemplateError(f"{path}:{problem[0]}: {problem[1]}")
-    _jinja(env, path, source)  # placeholder syntax, reported against the MJML line
+    _jinja(env, path, source)  # Jinja syntax, reported against the MJML line
     try:
         return mjml2html(source)
     except ValueError as error:

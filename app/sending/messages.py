@@ -2,7 +2,7 @@
 
 A variant is what the gating policy lets a reader have: the full issue, or the teaser with a
 link to the web. Per recipient only the unsubscribe link and the addresses change, so those
-go in as placeholders and are replaced in the rendered text, never by rendering again.
+go in as marker strings, swapped in the rendered text, never by rendering again.
 """
 
 from __future__ import annotations
