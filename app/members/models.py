@@ -80,6 +80,9 @@ class Member(Base):
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Soft bounces since the last message that went through; enough of them suppress.
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=member_tags, lazy="selectin", order_by=Tag.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, one_of, utcnow
@@ -44,6 +44,11 @@ class Send(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Why a send is paused (an editor, the circuit breaker, a stall) and, for the breaker,
+    # when it tries the mail server again. Empty reason and no time: nothing to explain.
+    paused_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    connection_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Delivery(Base):
@@ -68,3 +73,34 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str] = mapped_column(Text, default="")
+    # A temporary refusal (4xx) waits until then before the row may be claimed again.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when an ``uncertain`` row was queued once more; a second doubt is final.
+    resent_after_doubt: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+BOUNCE_KINDS = ("hard", "soft", "complaint")
+
+
+class Bounce(Base):
+    """A bounce (RFC 3464 DSN, or a 5xx at send time) or a complaint (RFC 5965 ARF).
+
+    ``report_id`` is the Message-ID of the report, unique, so a report delivered twice
+    counts once.
+    """
+
+    __tablename__ = "bounces"
+    __table_args__ = (one_of("kind", BOUNCE_KINDS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[str] = mapped_column(String(16), default="")  # e.g. 5.1.1
+    diagnostic: Mapped[str] = mapped_column(Text, default="")
+    report_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
