@@ -42,6 +42,14 @@ class Settings:
     dkim_selector: str | None = None
     dkim_private_key_path: Path | None = None
     issues_per_page: int = 20
+    # Sending. A claimed batch or an in-flight message older than the lease belongs to a
+    # worker that died; the reconciler runs in each worker's maintenance, this often.
+    send_lease_seconds: float = 300.0
+    worker_maintenance_seconds: float = 60.0
+    # Messages per second per transport across all workers; 0 sends as fast as possible.
+    send_rate: float = 0.0
+    # First wait after a temporary refusal (4xx) or an unreachable server; doubles each time.
+    send_retry_seconds: float = 30.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,11 +100,32 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "dkim_selector": pick("dkim_selector"),
         "dkim_private_key_path": Path(key) if (key := pick("dkim_private_key_path")) else None,
     }
+    for name in NUMERIC_FROM_ENV:
+        if (value := pick(name)) is not None:
+            values[name] = _number(name, value)
     known = {f.name for f in dataclasses.fields(Settings)}
     for name in list(overrides):
         if name in known:
             values[name] = overrides.pop(name)
     return Settings(**values, extra=overrides)
+
+
+NUMERIC_FROM_ENV = (
+    "send_lease_seconds",
+    "worker_maintenance_seconds",
+    "send_rate",
+    "send_retry_seconds",
+)
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name.upper()} must be a number, not {value!r}") from None
+    if number < 0:
+        raise ValueError(f"{name.upper()} must not be negative, not {value!r}")
+    return number
 
 
 def _absolute_sqlite(url: str) -> str:

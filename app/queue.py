@@ -22,7 +22,6 @@ from rq.serializers import JSONSerializer
 from app import embedded_redis
 
 QUEUES = ("mail", "send", "default")
-MAINTENANCE_SECONDS = 60
 
 log = logging.getLogger(__name__)
 
@@ -171,13 +170,17 @@ def run_worker(
     was forked from one that had connections open.
     """
     app.extensions["kith.db"].engine.dispose(close=False)
+    maintenance = max(1, round(app.extensions["kith.settings"].worker_maintenance_seconds))
     with app.app_context():
         worker = KithWorker(
             [queue(name, app) for name in queues],
             connection=connection(app),
             serializer=JSONSerializer,
             name=name or f"kith-{os.uname().nodename}-{os.getpid()}",
-            maintenance_interval=MAINTENANCE_SECONDS,
+            maintenance_interval=maintenance,
+            # An idle worker blocks on Redis for worker_ttl - 15 s; keep that to the
+            # maintenance interval so the reconciler also runs when no job arrives.
+            worker_ttl=maintenance + 15,
         )
         worker.work(
             burst=burst, with_scheduler=True, logging_level="INFO" if not burst else "WARNING"
