@@ -13,6 +13,7 @@ from app.admin.send_views import bp as sends_bp
 from app.admin.views import bp as admin_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
+from app.inbound.views import bp as inbound_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
 from app.members.subscription_views import bp as subscriptions_bp
@@ -73,6 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["subscribe_form_token"] = subscribe_form_token
     blueprints = (
         issues_bp,
+        inbound_bp,
         members_bp,
         subscriptions_bp,
         accounts_bp,

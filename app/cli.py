@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 from app import embedded_redis
 from app.config import PROJECT_ROOT
 from app.db import transaction
+from app.inbound.commands import inbound_smtp_command
 from app.issues import content
 from app.members import service as members
 from app.members.commands import members_group, segments_group
@@ -136,7 +137,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    for command in (*commands, send_command, send_status_command):
+    for command in (*commands, send_command, send_status_command, inbound_smtp_command):
         app.cli.add_command(command)
 
 

@@ -41,6 +41,8 @@ class Settings:
     trusted_proxies: int = 0
     dkim_selector: str | None = None
     dkim_private_key_path: Path | None = None
+    # Bearer token of POST /inbound/email; None: the webhook does not exist (404).
+    inbound_secret: str | None = None
     issues_per_page: int = 20
     # Sending. A claimed batch or an in-flight message older than the lease belongs to a
     # worker that died; the reconciler runs in each worker's maintenance, this often.
@@ -99,6 +101,7 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "trusted_proxies": int(pick("trusted_proxies", "0") or 0),
         "dkim_selector": pick("dkim_selector"),
         "dkim_private_key_path": Path(key) if (key := pick("dkim_private_key_path")) else None,
+        "inbound_secret": pick("inbound_secret") or None,
     }
     for name in NUMERIC_FROM_ENV:
         if (value := pick(name)) is not None:

@@ -122,6 +122,7 @@ class Database:
 
     engine: Engine
     session_factory: sessionmaker[Session]
+    bound: Connection | None = None  # the test connection every session joins
 
     @classmethod
     def connect(cls, url: str) -> Database:
@@ -130,9 +131,27 @@ class Database:
 
     def bind_to(self, connection: Connection) -> None:
         """Run every session inside ``connection``'s open transaction (tests roll it back)."""
+        self.bound = connection
         self.session_factory = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+
+    @contextmanager
+    def held(self) -> Iterator[Connection]:
+        """One connection held for a long run of short transactions (a send's steps).
+
+        No pool checkout and ping per transaction. On PostgreSQL it is in autocommit mode, so a
+        one-statement transaction costs one round trip (no BEGIN, no COMMIT); on SQLite the
+        caller begins each transaction. In tests, the bound connection stands in for it and
+        the caller uses savepoints (``nested``).
+        """
+        if self.bound is not None:
+            yield self.bound
+            return
+        with self.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

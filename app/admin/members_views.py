@@ -13,6 +13,7 @@ from app.db import transaction
 from app.members import audience, segments, service
 from app.members.models import TIERS, Member
 from app.pagination import Page
+from app.sending import bounces
 from app.web.forms import ButtonForm
 from app.web.security import editor_required
 
@@ -131,7 +132,14 @@ def member(member_id: int):
         if found is None:
             abort(404)
         events = audience.history(session, found)
-    return render_template("admin/member.html", member=found, events=events, form=ButtonForm())
+        bounce_history = bounces.history(session, found.id)
+    return render_template(
+        "admin/member.html",
+        member=found,
+        events=events,
+        bounces=bounce_history,
+        form=ButtonForm(),
+    )
 
 
 @bp.route("/segments", methods=["GET", "POST"])

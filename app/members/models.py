@@ -80,7 +80,7 @@ class Member(Base):
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Soft bounces since the last message that went through; enough of them suppress.
+    # Soft bounces in a row (a quiet 30 days starts the count again); 3 suppress.
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

@@ -8,22 +8,22 @@ but time: any later job of the same send claims what is still queued.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime
 
 from flask import current_app
 
-from app.db import transaction
+from app.db import database, transaction
 from app.issues import service as issues
 from app.issues.models import Issue
 from app.members.models import Member
 from app.queue import enqueue, job
-from app.sending import mailer, service
+from app.sending import bounces, ledger, mailer, pacing, service
 from app.sending.messages import IssueEmail
 from app.sending.models import Send
 from app.sending.transport import DeliveryError
 
 SEND_JOB = "app.sending.jobs.send_batch"
-RETRY_AFTER = timedelta(seconds=30)
 log = logging.getLogger(__name__)
 
 
@@ -41,62 +41,125 @@ def send_batch(send_id: int) -> int:
             service.begin_scheduled(session, send_id)
         if send is None or send.status != "sending":
             return 0
-        claimed = service.claim_batch(session, send_id)
-        if not claimed:
-            service.finish_if_done(session, send_id)
+        claim = service.claim_batch(session, send_id)
+        if not claim.rows:
+            if not service.finish_if_done(session, send_id):
+                _wake_when_due(session, send_id)
             return 0
+        members = service.batch_members(session, [member_id for _, member_id in claim.rows])
         issue = session.get(Issue, send.issue_id)
-        publication = issues.publication(session).name or settings.publication_name
-        email = IssueEmail.render(mailer.templates(), settings, issue, publication)
-    return _send_claimed(settings, issue, email, claimed, send_id)
+        email = _issue_email(session, settings, issue)
+        breaker_count = send.connection_failures
+    batch = _Batch(settings, send_id, claim, members, email)
+    return batch.send(breaker_count)
 
 
-def _send_claimed(
-    settings, issue: Issue, email: IssueEmail, claimed: list[tuple[int, int]], send_id: int
-) -> int:
-    sent, untried = 0, [delivery_id for delivery_id, _ in claimed]
-    try:
-        with mailer.transport().connect() as connection:
-            # The next batch, for this worker or another, once this one could connect: a
-            # server that is down gets one retry per job in flight, not a storm of jobs.
-            enqueue_send(send_id)
-            for delivery_id, member_id in claimed:
-                untried.remove(delivery_id)
-                with transaction() as session:
-                    delivery = service.begin_delivery(session, delivery_id)
-                    member = session.get(Member, member_id) if delivery else None
-                    if delivery is not None and member is None:
-                        service.record_failure(
-                            session, delivery_id, "member deleted", permanent=True
-                        )
-                    if member is None:
-                        continue
-                    sender, message = email.message_for(settings, issue, member, delivery_id)
-                try:
-                    connection.send(sender, [member.email], mailer.signed(message.as_bytes()))
-                except DeliveryError as error:
-                    broken = error.code is None  # the line broke mid-message: it may have arrived
+def _wake_when_due(session, send_id: int) -> None:
+    """Rows waiting out a backoff: one delayed job (fixed id) for when the first is due."""
+    due = service.next_due(session, send_id)
+    if due is not None:
+        enqueue(SEND_JOB, send_id, queue_name="send", at=due, job_id=f"send-{send_id}-due")
+
+
+_prepared: dict[tuple, IssueEmail] = {}
+
+
+def _issue_email(session, settings, issue: Issue) -> IssueEmail:
+    """The issue's prepared email, rendered once per worker while the issue is unchanged."""
+    publication = issues.publication(session).name or settings.publication_name
+    key = (issue.id, issue.updated_at, publication)
+    if key not in _prepared:
+        _prepared.clear()  # one issue at a time is the common case; never grow
+        _prepared[key] = IssueEmail.render(mailer.templates(), settings, issue, publication)
+    return _prepared[key]
+
+
+class _Batch:
+    """One claimed batch sent over one connection, each outcome recorded as it happens."""
+
+    def __init__(self, settings, send_id: int, claim, members, email: IssueEmail):
+        self.settings, self.send_id, self.claim = settings, send_id, claim
+        self.members, self.email = members, email
+        self.untried = [delivery_id for delivery_id, _ in claim.rows]
+        self.sent = 0
+        self.deadline = time.monotonic() + settings.send_lease_seconds / 2
+
+    def send(self, breaker_count: int) -> int:
+        transport = mailer.transport()
+        try:
+            with transport.connect() as connection:
+                # The next batch, for this worker or another, once this one could connect: a
+                # server that is down gets one retry per job in flight, not a storm of jobs.
+                enqueue_send(self.send_id)
+                if breaker_count:
                     with transaction() as session:
-                        if broken:
-                            service.record_uncertain(session, delivery_id, str(error))
-                        else:
-                            service.record_failure(
-                                session, delivery_id, str(error), permanent=error.permanent
-                            )
-                    if broken:
-                        raise
-                    continue
-                with transaction() as session:
-                    service.record_sent(session, delivery_id, message["Message-ID"])
-                sent += 1
-    except DeliveryError as error:
-        log.warning(
-            "send %s: SMTP connection failed (%s); retrying in %s", send_id, error, RETRY_AFTER
-        )
+                        ledger.connected(session, self.send_id)
+                self._send_all(connection, pacing.for_transport(transport))
+        except DeliveryError as error:
+            self._connection_failed(error)
+        return self.sent
+
+    def _send_all(self, connection, pacer) -> None:
+        settings, signer, done = self.settings, mailer.bulk_signer(), None
+        with database().held() as held:
+            steps = ledger.Steps(held, self.claim.claimed_at)
+            try:
+                for delivery_id, member_id in self.claim.rows:
+                    if time.monotonic() > self.deadline:
+                        break  # the lease would run out: the rest go back (below) to anyone
+                    member = self.members.get(member_id)
+                    if member is None:
+                        continue  # deleted since the claim: released below, then skipped
+                    self.untried.remove(delivery_id)
+                    message = self.email.personalize(settings, member, delivery_id, signer)
+                    pacer.wait()
+                    began, done = steps.step(sent=done, begin=delivery_id), None
+                    if not began:
+                        continue
+                    try:
+                        connection.send_prepared(message.sender, member.email, message.data)
+                    except DeliveryError as error:
+                        self._refused(delivery_id, member_id, error)
+                        if error.connection_lost or error.code == 421:
+                            raise
+                        continue
+                    done, self.sent = (delivery_id, message.message_id), self.sent + 1
+            finally:
+                steps.step(sent=done, begin=None)
+                steps.close()
         with transaction() as session:
-            service.release(session, untried)
-        enqueue_send(send_id, at=datetime.now(UTC) + RETRY_AFTER)
-    return sent
+            ledger.release(session, self.untried, self.claim.claimed_at)
+
+    def _refused(self, delivery_id: int, member_id: int, error: DeliveryError) -> None:
+        retry = self.settings.send_retry_seconds
+        with transaction() as session:
+            if error.in_doubt:
+                ledger.in_doubt(session, delivery_id, str(error), retry)
+            elif error.connection_lost:
+                ledger.not_sent(session, delivery_id)
+            elif error.permanent:
+                kind = bounces.classify(error.enhanced, error.code)
+                if ledger.refused(session, delivery_id, str(error), bounced=kind == "hard"):
+                    bounces.record_bounce(
+                        session,
+                        member_id=member_id,
+                        delivery_id=delivery_id,
+                        kind=kind,
+                        status_code=error.enhanced,
+                        diagnostic=str(error),
+                    )
+            else:
+                ledger.retry_later(session, delivery_id, str(error), retry)
+
+    def _connection_failed(self, error: DeliveryError) -> None:
+        log.warning("send %s: SMTP connection failed (%s)", self.send_id, error)
+        with transaction() as session:
+            ledger.release(session, self.untried, self.claim.claimed_at)
+            wait = ledger.connection_failed(
+                session, self.send_id, str(error), self.settings.send_retry_seconds
+            )
+        if wait is not None:
+            enqueue_send(self.send_id, at=datetime.now(UTC) + wait)
 
 
 @job
@@ -118,9 +181,10 @@ def send_test(issue_id: int, member_id: int) -> bool:
         if issue is None or member is None:
             return False
         publication = issues.publication(session).name or settings.publication_name
-        email = IssueEmail.render(mailer.templates(), settings, issue, publication)
-        sender, message = email.message_for(settings, issue, member, 0)
-    message.replace_header("Subject", f"[Test] {message['Subject']}")
+        email = IssueEmail.render(
+            mailer.templates(), settings, issue, publication, subject_prefix="[Test] "
+        )
+    message = email.personalize(settings, member, 0, mailer.bulk_signer())
     with mailer.transport().connect() as connection:
-        connection.send(sender, [member.email], mailer.signed(message.as_bytes()))
+        connection.send_prepared(message.sender, member.email, message.data)
     return True

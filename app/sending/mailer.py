@@ -12,8 +12,8 @@ from flask import current_app
 
 from app.config import Settings
 from app.sending.emails import EmailTemplates, RenderedEmail
-from app.sending.messages import MAIL_POLICY
-from app.sending.signing import DKIMSigner
+from app.sending.prepared import MAIL_POLICY
+from app.sending.signing import BulkSigner, DKIMSigner
 from app.sending.transport import MaildirTransport, SMTPTransport, transport_for
 
 
@@ -57,6 +57,10 @@ def send_transactional(to: str, subject: str, template: str, /, **context: objec
     return message
 
 
+def bulk_signer() -> BulkSigner | None:
+    return current_app.extensions["kith.bulk_signer"]
+
+
 def signed(raw: bytes) -> bytes:
     """``raw`` with a DKIM signature when DKIM is configured, else unchanged."""
     signer = current_app.extensions.get("kith.dkim")
@@ -67,3 +71,4 @@ def init_app(app, settings: Settings) -> None:
     app.extensions["kith.emails"] = EmailTemplates.load(settings.emails_dir)
     app.extensions["kith.transport"] = transport_for(settings.smtp_url, settings.outbox_path)
     app.extensions["kith.dkim"] = DKIMSigner.from_settings(settings)  # a bad key stops start-up
+    app.extensions["kith.bulk_signer"] = BulkSigner.from_signer(app.extensions["kith.dkim"])

@@ -1,16 +1,13 @@
-"""The issue email: rendered once per issue and variant, then personalized by substitution.
+"""The issue email: rendered once per issue and variant, then personalized per recipient.
 
 A variant is what the gating policy lets a reader have: the full issue, or the teaser with a
-link to the web. Per recipient only the unsubscribe link and the addresses change, so those
-go in as marker strings, swapped in the rendered text, never by rendering again.
+link to the web. Each variant is rendered from MJML and MIME-encoded once (prepared.py); per
+recipient only the addresses, tokens and unsubscribe link change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
 
 from markupsafe import escape
 
@@ -20,31 +17,37 @@ from app.issues.rendering import MORE_MARKER
 from app.members import access, tokens
 from app.members.models import Member
 from app.members.subscriptions import unsubscribe_url
-from app.sending.emails import EmailTemplates, RenderedEmail
+from app.sending.emails import EmailTemplates
+from app.sending.prepared import LINK_MARKER, MAIL_POLICY, PreparedEmail
+from app.sending.signing import BulkSigner
 
-UNSUBSCRIBE = "%%KITH_UNSUBSCRIBE_URL%%"
-# CRLF line ends, and no folding under RFC 5322's 998 characters: a long URL in
-# List-Unsubscribe must stay a plain <https://…>, never become an RFC 2047 encoded word.
-MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
+__all__ = ["MAIL_POLICY", "IssueEmail", "Personalized"]
 
 
-def _one_line(text: str) -> str:
-    """Header values never carry line breaks (no header injection through a title)."""
-    return " ".join((text or "").split())
+@dataclass(frozen=True)
+class Personalized:
+    sender: str  # the VERP envelope sender
+    message_id: str
+    data: bytes
 
 
 @dataclass(frozen=True)
 class IssueEmail:
-    """The rendered variants of one issue's email."""
+    """The prepared variants of one issue's email."""
 
-    issue_id: int
-    subject: str
-    full: RenderedEmail
-    teaser: RenderedEmail
+    issue: Issue
+    full: PreparedEmail
+    teaser: PreparedEmail
 
     @classmethod
     def render(
-        cls, templates: EmailTemplates, settings: Settings, issue: Issue, publication: str
+        cls,
+        templates: EmailTemplates,
+        settings: Settings,
+        issue: Issue,
+        publication: str,
+        *,
+        subject_prefix: str = "",
     ) -> IssueEmail:
         web_url = settings.url(f"/issues/{issue.slug}")
         common = {
@@ -53,7 +56,7 @@ class IssueEmail:
             "subtitle": issue.subtitle,
             "preheader": issue.excerpt or issue.subtitle,
             "web_url": web_url,
-            "unsubscribe_url": UNSUBSCRIBE,
+            "unsubscribe_url": LINK_MARKER,
         }
         full_text = MORE_MARKER.sub("", issue.body_markdown).strip()
         teaser_text = (
@@ -63,36 +66,45 @@ class IssueEmail:
         )
         more = f"\n\nRead the whole issue on the web: {web_url}"
         full = templates.render("issue", body_html=issue.body_html, body_text=full_text, **common)
-        teaser_html = (issue.teaser_html or f"<p>{_escape(issue.excerpt)}</p>") + (
+        teaser_html = (issue.teaser_html or f"<p>{escape(issue.excerpt or '')}</p>") + (
             f'<p><a href="{web_url}">Read the whole issue on the web</a></p>'
         )
         teaser = templates.render(
             "issue", body_html=teaser_html, body_text=(teaser_text or "") + more, **common
         )
-        return cls(issue.id, _one_line(issue.title), full, teaser)
+        subject = subject_prefix + issue.title
 
-    def message_for(
-        self, settings: Settings, issue: Issue, member: Member, delivery_id: int
-    ) -> tuple[str, EmailMessage]:
-        """The envelope sender (VERP) and the message for one recipient."""
-        body = self.full if access.can_read_full(member, issue) else self.teaser
+        def prepare(rendered) -> PreparedEmail:
+            return PreparedEmail.encode(
+                mail_from=settings.mail_from,
+                subject=subject,
+                text=rendered.text,
+                html_body=rendered.html,
+                domain=settings.reply_domain,
+            )
+
+        return cls(issue, prepare(full), prepare(teaser))
+
+    def personalize(
+        self,
+        settings: Settings,
+        member: Member,
+        delivery_id: int,
+        signer: BulkSigner | None = None,
+    ) -> Personalized:
+        """``member``'s copy: the variant they may read, their links, their addresses."""
+        variant = self.full if access.can_read_full(member, self.issue) else self.teaser
         unsubscribe = unsubscribe_url(settings, member)
-        message = EmailMessage(policy=MAIL_POLICY)
-        message["From"] = settings.mail_from
-        message["To"] = formataddr((_one_line(member.name), member.email))
-        message["Subject"] = self.subject
-        message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(idstring=f"d{delivery_id}", domain=settings.reply_domain)
-        reply = tokens.sign(settings, "reply", {"m": member.id, "i": issue.id})
-        message["Reply-To"] = f"reply+{reply}@{settings.reply_domain}"
-        message["List-Unsubscribe"] = f"<{unsubscribe}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["Precedence"] = "bulk"
-        message.set_content(body.text.replace(UNSUBSCRIBE, unsubscribe))
-        message.add_alternative(body.html.replace(UNSUBSCRIBE, unsubscribe), subtype="html")
+        token = unsubscribe.rpartition("/")[2]
+        reply = tokens.sign(settings, "reply", {"m": member.id, "i": self.issue.id})
         bounce = tokens.sign(settings, "bounce", {"m": member.id, "d": delivery_id})
-        return f"bounce+{bounce}@{settings.reply_domain}", message
-
-
-def _escape(text: str) -> str:
-    return str(escape(text or ""))
+        message_id, data = variant.personalize(
+            to_name=member.name,
+            to_address=member.email,
+            message_id_local=f"i{self.issue.id}.d{delivery_id}",
+            reply_to=f"reply+{reply}@{settings.reply_domain}",
+            unsubscribe_url=unsubscribe,
+            unsubscribe_mailto=f"mailto:unsubscribe+{token}@{settings.reply_domain}",
+            signer=signer,
+        )
+        return Personalized(f"bounce+{bounce}@{settings.reply_domain}", message_id, data)

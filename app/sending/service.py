@@ -9,31 +9,28 @@ before their row is claimed is never mailed; the row ends ``skipped``.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy.orm import Session, noload
 
-from app.db import utcnow
+from app.db import one_of_values, utcnow
 from app.issues import service as issues
 from app.issues.models import Issue
 from app.members import segments
 from app.members.models import Member
+from app.sending import ledger
 from app.sending.models import FINAL_STATES, Delivery, Send
 
 BATCH_SIZE = 250
-MAX_ATTEMPTS = 5
+log = logging.getLogger(__name__)
 
 
 class SendError(ValueError):
     """A send that cannot start, with a message for the editor."""
-
-
-def _reachable():
-    """Members who may get bulk mail right now (re-checked at every claim)."""
-    return and_(Member.status == "active", Member.email_issues.is_(True))
 
 
 def start_send(
@@ -83,62 +80,54 @@ def count_recipients(session: Session, issue: Issue, expression: str) -> int:
     return session.scalar(select(func.count()).select_from(Member).where(condition)) or 0
 
 
-def claim_batch(session: Session, send_id: int, size: int = BATCH_SIZE) -> list[tuple[int, int]]:
-    """Claim up to ``size`` queued deliveries of reachable members: (delivery id, member id)."""
+@dataclass(frozen=True)
+class Claim:
+    """A batch one worker owns: rows are ``(delivery id, member id)``; ``claimed_at`` is the
+    stamp that proves ownership (the reconciler gives stale claims away with a new one)."""
+
+    claimed_at: datetime
+    rows: list[tuple[int, int]]
+
+
+def claim_batch(session: Session, send_id: int, size: int = BATCH_SIZE) -> Claim:
+    """Claim up to ``size`` queued deliveries, due for a try, of members who take bulk mail."""
+    now = utcnow()
     candidates = (
         select(Delivery.id)
-        .join(Member, Member.id == Delivery.member_id)
-        .where(Delivery.send_id == send_id, Delivery.status == "queued", _reachable())
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.status == "queued",
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            ledger.reachable(),
+        )
         .order_by(Delivery.id)
         .limit(size)
     )
     if session.connection().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True, of=Delivery)
+        candidates = candidates.with_for_update(skip_locked=True)
     claimed = session.execute(
         update(Delivery)
         .where(Delivery.id.in_(candidates.scalar_subquery()), Delivery.status == "queued")
-        .values(status="claimed", claimed_at=utcnow(), attempts=Delivery.attempts + 1)
+        .values(status="claimed", claimed_at=now, attempts=Delivery.attempts + 1)
         .returning(Delivery.id, Delivery.member_id)
     ).all()
-    return sorted((row[0], row[1]) for row in claimed)
+    return Claim(now, sorted((row[0], row[1]) for row in claimed))
 
 
-def begin_delivery(session: Session, delivery_id: int) -> Delivery | None:
-    """Move one claimed row to ``sending``; None if it is no longer ours to send."""
-    moved = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "claimed")
-        .values(status="sending", claimed_at=utcnow())
-    ).rowcount
-    return session.get(Delivery, delivery_id) if moved else None
-
-
-def record_sent(session: Session, delivery_id: int, message_id: str) -> None:
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "sending")
-        .values(status="sent", sent_at=utcnow(), message_id=message_id, error="")
+def batch_members(session: Session, member_ids: list[int]) -> dict[int, Member]:
+    """The members of a claimed batch, in one query (their tags are not needed to send)."""
+    members = session.scalars(
+        select(Member).where(one_of_values(session, Member.id, member_ids)).options(noload("*"))
     )
+    return {member.id: member for member in members}
 
 
-def record_failure(session: Session, delivery_id: int, error: str, *, permanent: bool) -> None:
-    """A refused message: permanent refusals and exhausted retries end ``failed``."""
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None or delivery.status not in ("sending", "claimed"):
-        return
-    delivery.error = error[:1000]
-    delivery.status = "failed" if permanent or delivery.attempts >= MAX_ATTEMPTS else "queued"
-
-
-def record_uncertain(session: Session, delivery_id: int, error: str) -> None:
-    """The connection broke while this message was in flight: it may have been accepted.
-
-    Never resent automatically with its batch (RFC 1047's duplicate window); see CONTEXT.md.
-    """
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == "sending")
-        .values(status="uncertain", error=error[:1000])
+def next_due(session: Session, send_id: int) -> datetime | None:
+    """When the earliest row now waiting out a backoff may be tried."""
+    return session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.send_id == send_id, Delivery.status == "queued"
+        )
     )
 
 
@@ -153,19 +142,9 @@ def begin_scheduled(session: Session, send_id: int) -> bool:
     )
 
 
-def release(session: Session, delivery_ids: list[int]) -> None:
-    """Give claimed rows back (the connection failed before they were tried)."""
-    if delivery_ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == "claimed")
-            .values(status="queued", attempts=Delivery.attempts - 1)
-        )
-
-
 def finish_if_done(session: Session, send_id: int) -> bool:
     """Skip rows of members no longer reachable; mark the send done when nothing is left."""
-    unreachable = select(Member.id).where(~_reachable())
+    unreachable = select(Member.id).where(~ledger.takes_bulk_mail())
     session.execute(
         update(Delivery)
         .where(
@@ -198,6 +177,8 @@ def finish_if_done(session: Session, send_id: int) -> bool:
 
 
 LEASE = timedelta(minutes=5)
+# A send with no activity for this long is not resumed by itself: news may have gone stale.
+RESUME_MAX_AGE = timedelta(hours=24)
 
 
 def reconcile(session: Session, *, lease: timedelta = LEASE) -> list[int]:
@@ -205,27 +186,72 @@ def reconcile(session: Session, *, lease: timedelta = LEASE) -> list[int]:
 
     A batch claimed longer than ``lease`` ago by a worker that died was never tried: back to
     ``queued``. A message left ``sending`` was on the wire when its worker died and may have
-    arrived: ``uncertain``, never resent on its own. Scheduled sends whose time has come
-    start. Every send still in progress is returned, so its jobs exist again even if Redis
-    was flushed (claims make a surplus job harmless).
+    arrived: it is queued once more (one resend per row, logged), a second time
+    ``uncertain``. Due scheduled sends start; sends the circuit breaker paused resume at their
+    time; a send idle for RESUME_MAX_AGE pauses for the editor to review. Every send still in
+    progress is returned, so its jobs exist again even if Redis was flushed (claims make a
+    surplus job harmless).
     """
-    stale = utcnow() - lease
+    now = utcnow()
+    stale = now - lease
     session.execute(
         update(Delivery)
         .where(Delivery.status == "claimed", Delivery.claimed_at < stale)
         .values(status="queued", attempts=Delivery.attempts - 1)
     )
+    orphaned = and_(Delivery.status == "sending", Delivery.claimed_at < stale)
+    resent = session.execute(
+        update(Delivery)
+        .where(orphaned, Delivery.resent_after_doubt.is_(False))
+        .values(
+            status="queued",
+            resent_after_doubt=True,
+            next_attempt_at=None,
+            error="its worker stopped while this message was being sent; sent once more",
+        )
+    ).rowcount
+    if resent:
+        log.warning("resending %d message(s) whose worker stopped mid-send (RFC 1047)", resent)
     session.execute(
         update(Delivery)
-        .where(Delivery.status == "sending", Delivery.claimed_at < stale)
-        .values(status="uncertain", error="the worker stopped while this message was being sent")
+        .where(orphaned)
+        .values(status="uncertain", error="its worker stopped twice while sending this message")
     )
     session.execute(
         update(Send)
-        .where(Send.status == "scheduled", Send.scheduled_at <= utcnow())
-        .values(status="sending", started_at=utcnow())
+        .where(Send.status == "scheduled", Send.scheduled_at <= now)
+        .values(status="sending", started_at=now)
     )
+    session.execute(
+        update(Send)
+        .where(Send.status == "paused", Send.resume_at <= now)
+        .values(status="sending", resume_at=None, paused_reason="")
+    )
+    _pause_stalled(session, now)
     return list(session.scalars(select(Send.id).where(Send.status == "sending").order_by(Send.id)))
+
+
+def _pause_stalled(session: Session, now: datetime) -> None:
+    cutoff = now - RESUME_MAX_AGE
+    last_activity = (
+        select(func.max(func.coalesce(Delivery.sent_at, Delivery.claimed_at)))
+        .where(Delivery.send_id == Send.id)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Send)
+        .where(
+            Send.status == "sending",
+            Send.started_at < cutoff,
+            func.coalesce(last_activity, Send.started_at) < cutoff,
+        )
+        .values(
+            status="paused",
+            paused_reason="Nothing was sent for over a day (were the workers down?). "
+            "Check the issue is still timely, then resume or cancel.",
+        ),
+        execution_options={"synchronize_session": False},
+    )
 
 
 @dataclass(frozen=True)

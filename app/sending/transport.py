@@ -7,7 +7,9 @@ or permanent (this recipient will never take it).
 
 from __future__ import annotations
 
+import contextlib
 import mailbox
+import re
 import smtplib
 import socket
 import ssl
@@ -20,16 +22,45 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 
 class DeliveryError(Exception):
-    """The server did not take a message. ``permanent`` means retrying cannot help."""
+    """The server did not take a message. ``permanent`` means retrying cannot help.
 
-    def __init__(self, message: str, *, permanent: bool, code: int | None = None):
+    ``in_doubt``: the whole message was handed over but no answer came back (a dropped line,
+    a stall past the timeout), so it may have been accepted; RFC 1047's duplicate window.
+    ``enhanced`` is the RFC 3463 status code of the answer when the server gave one (5.1.1).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: int | None = None,
+        in_doubt: bool = False,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.code = code
+        self.in_doubt = in_doubt
+
+    @property
+    def enhanced(self) -> str:
+        found = _ENHANCED.search(str(self))
+        return found.group(0) if found else ""
+
+    @property
+    def connection_lost(self) -> bool:
+        """No SMTP answer at all: the connection is unusable for further messages."""
+        return self.code is None
+
+
+_ENHANCED = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
 
 
 class Connection(Protocol):
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None: ...
+
+    def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
+        """Send bytes with CRLF line ends and no line starting with a dot, as they are."""
 
 
 class Transport(Protocol):
@@ -78,6 +109,7 @@ class SMTPTransport:
                 client.starttls(context=ssl.create_default_context())
             if self.username:
                 client.login(self.username, self.password or "")
+            client.ehlo_or_helo_if_needed()
         except (OSError, smtplib.SMTPException) as error:
             raise _classify(error) from error
         connection = SMTPConnection(client)
@@ -101,6 +133,53 @@ class SMTPConnection:
         if refused:
             code, reason = next(iter(refused.values()))
             raise DeliveryError(f"{code} {_text(reason)}", permanent=code >= 500, code=code)
+
+    def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
+        """One message to one recipient, MAIL/RCPT/DATA pipelined when the server allows.
+
+        ``message`` is already SMTP-safe (see prepared.py), so smtplib's dot-stuffing pass over
+        every byte is skipped. Failures before the message is written are plain temporary or
+        permanent errors; a missing answer after it is ``in_doubt``.
+        """
+        client = self._client
+        commands = f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+        try:
+            if self._pipelining:
+                client.send(commands)
+                replies = [client.getreply() for _ in range(3)]
+            else:
+                replies = []
+                for command in commands.split(b"\r\n")[:3]:
+                    client.send(command + b"\r\n")
+                    replies.append(client.getreply())
+                    if replies[-1][0] >= 400:
+                        break
+        except (OSError, smtplib.SMTPException) as error:
+            raise _classify(error) from error
+        for (code, reply), expected in zip(replies, (250, 250, 354), strict=False):
+            if code != expected and not (expected == 250 and code == 251):
+                self._reset()
+                raise DeliveryError(f"{code} {_text(reply)}", permanent=code >= 500, code=code)
+        try:
+            client.send(message + b".\r\n")
+        except (OSError, smtplib.SMTPException) as error:
+            raise _classify(error) from error  # without its final dot nothing was accepted
+        try:
+            code, reply = client.getreply()
+        except (OSError, smtplib.SMTPException) as error:
+            doubtful = _classify(error)
+            doubtful.in_doubt = doubtful.code is None
+            raise doubtful from error
+        if code != 250:
+            raise DeliveryError(f"{code} {_text(reply)}", permanent=code >= 500, code=code)
+
+    @property
+    def _pipelining(self) -> bool:
+        return self._client.has_extn("pipelining")
+
+    def _reset(self) -> None:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            self._client.rset()  # if the line is dead, the next command says so
 
     def close(self) -> None:
         try:
@@ -151,6 +230,9 @@ class MaildirConnection:
         except OSError as error:
             # A full disk is temporary from the sender's point of view: keep the message queued.
             raise DeliveryError(f"outbox write failed: {error}", permanent=False) from error
+
+    def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
+        self.send(sender, [recipient], message)
 
 
 def transport_for(smtp_url: str | None, outbox_path: Path) -> SMTPTransport | MaildirTransport:

@@ -1,0 +1,1 @@
+"""Inbound mail: bounces and complaints coming back to Kith (replies come later)."""
