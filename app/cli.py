@@ -26,7 +26,7 @@ from app.members import service as members
 from app.members.commands import members_group, segments_group
 from app.migrations import upgrade_database
 from app.queue import run_worker
-from app.sending.commands import send_command, send_status_command
+from app.sending.commands import send_command, send_control_command, send_status_command
 
 DEMO_EDITOR = "editor@example.com"
 
@@ -137,7 +137,8 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    for command in (*commands, send_command, send_status_command, inbound_smtp_command):
+    sending = (send_command, send_status_command, send_control_command)
+    for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)
 
 

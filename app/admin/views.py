@@ -14,8 +14,7 @@ from app.db import transaction
 from app.issues import service as issues
 from app.issues.models import VISIBILITIES, Issue
 from app.issues.rendering import render_body
-from app.members import audience
-from app.sending import service as sending
+from app.sending import control
 from app.web.forms import ButtonForm
 from app.web.page_cache import page_cache
 from app.web.security import editor_required
@@ -135,8 +134,7 @@ def _sending(issue: Issue | None) -> dict:
         return {}
     with transaction() as session:
         return {
-            "sends": sending.progress(session, issue),
-            "saved_segments": audience.saved_segments(session),
+            "sends": control.snapshots(session, issue),
             "send_form": SendForm(formdata=None),
         }
 

@@ -1,4 +1,4 @@
-"""Kith's own inbound addresses: ``bounce+TOKEN@REPLY_DOMAIN`` and ``reply+TOKEN@REPLY_DOMAIN``.
+"""Kith's own inbound addresses: ``bounce+``, ``reply+`` and ``unsubscribe+TOKEN@REPLY_DOMAIN``.
 
 The token is signed (``members.tokens``), so an address names a member and a delivery or an
 issue that nobody outside can invent. This module is pure: no database, so the SMTP server
@@ -21,14 +21,16 @@ class AddressError(ValueError):
 
 @dataclass(frozen=True)
 class Address:
-    kind: str  # "bounce" | "reply"
+    kind: str  # "bounce" | "reply" | "unsubscribe"
     payload: dict[str, Any]  # bounce: {"m": member, "d": delivery}; reply: {"m", "i": issue}
+    token: str = ""
 
 
 # local-part prefix → the keys its signed payload must carry as integers
 KINDS: dict[str, tuple[str, ...]] = {
     "bounce": ("m", "d"),
     "reply": ("m", "i"),
+    "unsubscribe": ("m",),  # List-Unsubscribe's mailto (RFC 2369), the link's own token
 }
 
 
@@ -49,7 +51,7 @@ def parse(settings: Settings, recipient: str) -> Address | None:
         raise AddressError(f"{kind}+ address with a token that does not verify") from error
     if not all(isinstance(payload.get(key), int) for key in KINDS[kind]):
         raise AddressError(f"{kind}+ address whose token names no {kind} target")
-    return Address(kind, payload)
+    return Address(kind, payload, token)
 
 
 def _split(recipient: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.inbound import addresses, reports
+from app.members import subscriptions, tokens
 from app.members.models import Member
 from app.sending import bounces
 from app.sending.models import Delivery
@@ -28,6 +29,7 @@ RECORDED = "recorded"  # a bounce or complaint was recorded
 DUPLICATE = "duplicate"  # this report was recorded before; nothing changed
 IGNORED = "ignored"  # read, and rightly not a failure (delay notice, auto-reply…)
 NOT_ACCEPTED = "not_accepted"  # a reply: not taken by email yet
+UNSUBSCRIBED = "unsubscribed"  # mail to a List-Unsubscribe mailto address
 INVALID_ADDRESS = "invalid_address"  # one of our addresses with a forged or damaged token
 UNKNOWN_RECIPIENT = "unknown_recipient"  # nothing in it names a member or delivery of ours
 UNPARSABLE = "unparsable"  # not a readable message
@@ -79,7 +81,8 @@ def screen_recipient(settings: Settings, recipient: str) -> Outcome | None:
     if address is None:
         return Outcome(
             UNKNOWN_RECIPIENT,
-            f"Only bounce+ and reply+ addresses at {settings.reply_domain} take mail here.",
+            f"Only bounce+, reply+ and unsubscribe+ addresses at {settings.reply_domain} "
+            "take mail here.",
         )
     return REPLIES_NOT_ACCEPTED if address.kind == "reply" else None
 
@@ -143,9 +146,21 @@ def _receive_report(
     return Outcome(RECORDED, f"Recorded a {noun}.", kind=failure.kind, bounce_id=bounce.id)
 
 
+def _unsubscribe(
+    session: Session, settings: Settings, raw: bytes, address: addresses.Address | None
+) -> Outcome:
+    """Any message to the mailto of List-Unsubscribe stops bulk mail, as the link does."""
+    try:
+        subscriptions.unsubscribe(session, settings, address.token, source="email", ip=None)
+    except tokens.TokenError as error:
+        return Outcome(INVALID_ADDRESS, f"No such address: {error}")
+    return Outcome(UNSUBSCRIBED, "Unsubscribed: no more issues will be sent to this address.")
+
+
 HANDLERS: dict[str | None, Callable[..., Outcome]] = {
     "bounce": _receive_report,
     "reply": _refuse_reply,
+    "unsubscribe": _unsubscribe,
     None: _receive_report,  # no address of ours in the envelope: the report itself must say
 }
 

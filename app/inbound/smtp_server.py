@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # outcome status → SMTP reply code and RFC 3463 enhanced status
 SMTP_REPLIES = {
     service.RECORDED: "250 2.0.0",
+    service.UNSUBSCRIBED: "250 2.0.0",
     service.DUPLICATE: "250 2.0.0",
     service.IGNORED: "250 2.0.0",
     service.NOT_ACCEPTED: "550 5.1.1",

@@ -23,6 +23,7 @@ bp = Blueprint("inbound", __name__)
 
 HTTP_STATUS = {
     service.RECORDED: 202,
+    service.UNSUBSCRIBED: 202,
     service.DUPLICATE: 202,
     service.IGNORED: 202,
     service.NOT_ACCEPTED: 422,

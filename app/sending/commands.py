@@ -1,18 +1,21 @@
-"""``kith send`` and ``kith send-status``: sending an issue from the command line."""
+"""``kith send``, ``kith send-status`` and ``kith send-control``: sending from the command line."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import click
+import redis
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.db import transaction
 from app.issues.models import Issue
 from app.members import segments
-from app.sending import service
+from app.queue import available
+from app.sending import control, service
 from app.sending.jobs import enqueue_send
+from app.sending.models import Send
 
 
 def _issue(session, slug: str) -> Issue:
@@ -69,17 +72,72 @@ def send_command(slug: str, expression: str, at_text: str | None, yes: bool) -> 
 @click.argument("slug")
 @with_appcontext
 def send_status_command(slug: str) -> None:
-    """Delivered, pending, failed and bounced counts for each send of SLUG."""
+    """Sent, pending, failed, bounced, skipped and uncertain counts, rate and time left for
+    each send of SLUG."""
     with transaction() as session:
-        rows = service.progress(session, _issue(session, slug))
+        rows = control.snapshots(session, _issue(session, slug))
     if not rows:
         click.echo("not sent yet")
-    for item in rows:
-        counts = item.counts
-        click.echo(
-            f"send #{item.send.id} [{item.send.status}] {item.send.recipients} recipients: "
-            f"sent {counts['sent']}, pending {item.pending}, failed {counts['failed']}, "
-            f"bounced {counts['bounced']}, skipped {counts['skipped']}, "
-            f"uncertain {counts['uncertain']}"
-            f" (segment: {item.send.expression})"
-        )
+    for progress in rows:
+        click.echo(_status_lines(progress))
+
+
+def _status_lines(progress: control.SendProgress) -> str:
+    shown = progress.display()
+    lines = [
+        f"send #{progress.send_id} [{progress.status}] {progress.total} recipients: "
+        f"sent {progress.sent}, pending {progress.pending}, failed {progress.failed}, "
+        f"bounced {progress.bounced}, skipped {progress.skipped}, "
+        f"uncertain {progress.uncertain} (segment: {progress.expression})",
+        f"  {shown['percent']} done; rate: {shown['rate']}; time left: {shown['time_left']}",
+    ]
+    for name, label in (
+        ("scheduled_at", "scheduled for"),
+        ("started_at", "started"),
+        ("finished_at", "finished"),
+        ("paused_reason", "paused"),
+        ("resume_at", "tries the mail server again at"),
+    ):
+        if shown[name]:
+            lines.append(f"  {label}: {shown[name]}")
+    return "\n".join(lines)
+
+
+DONE = {
+    "pause": "paused after the batch in flight",
+    "resume": "resumed",
+    "cancel": "cancelled: members not sent it yet will not get it",
+}
+CONTROLS = {
+    "pause": lambda session, send_id: control.pause(session, send_id, "the command line"),
+    "resume": control.resume,
+    "cancel": control.cancel,
+}
+
+
+@click.command("send-control")
+@click.argument("send_id", type=int)
+@click.argument("action", type=click.Choice(sorted(CONTROLS)))
+@with_appcontext
+def send_control_command(send_id: int, action: str) -> None:
+    """Pause, resume or cancel send SEND_ID (the number send-status shows)."""
+    if action == "resume" and not available():
+        raise click.ClickException("the job queue is unavailable; nothing changed")
+    with transaction() as session:
+        send = session.get(Send, send_id)
+        if send is None:
+            raise click.ClickException(f"no send #{send_id}")
+        changed = CONTROLS[action](session, send_id)
+        if not changed:
+            session.refresh(send)
+    if not changed:
+        if not control.already_done(send, action):
+            raise click.ClickException(control.unchanged_reason(send, action))
+        click.echo(control.unchanged_reason(send, action))
+        return
+    click.echo(f"send #{send_id} {DONE[action]}")
+    if action == "resume":
+        try:
+            enqueue_send(send_id)
+        except (redis.RedisError, OSError) as error:
+            click.echo(f"the job queue did not answer ({error}); a worker resumes it shortly")

@@ -18,12 +18,13 @@ from app.issues import service as issues
 from app.issues.models import Issue
 from app.members.models import Member
 from app.queue import enqueue, job
-from app.sending import bounces, ledger, mailer, pacing, service
+from app.sending import bounces, control, ledger, mailer, pacing, service
 from app.sending.messages import IssueEmail
 from app.sending.models import Send
 from app.sending.transport import DeliveryError
 
 SEND_JOB = "app.sending.jobs.send_batch"
+STATUS_CHECK_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -83,6 +84,7 @@ class _Batch:
         self.untried = [delivery_id for delivery_id, _ in claim.rows]
         self.sent = 0
         self.deadline = time.monotonic() + settings.send_lease_seconds / 2
+        self.next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
 
     def send(self, breaker_count: int) -> int:
         transport = mailer.transport()
@@ -107,6 +109,8 @@ class _Batch:
                 for delivery_id, member_id in self.claim.rows:
                     if time.monotonic() > self.deadline:
                         break  # the lease would run out: the rest go back (below) to anyone
+                    if not self._still_sending(steps):
+                        break  # paused or cancelled by an editor: the rest go back
                     member = self.members.get(member_id)
                     if member is None:
                         continue  # deleted since the claim: released below, then skipped
@@ -129,6 +133,15 @@ class _Batch:
                 steps.close()
         with transaction() as session:
             ledger.release(session, self.untried, self.claim.claimed_at)
+            control.sweep_cancelled(session, self.send_id)
+
+    def _still_sending(self, steps: ledger.Steps) -> bool:
+        """Asked once a second, so pause and cancel take effect within the batch."""
+        if time.monotonic() < self.next_status_check:
+            return True
+        self.next_status_check = time.monotonic() + STATUS_CHECK_SECONDS
+        status = steps.send_status(self.send_id)
+        return status == "sending"
 
     def _refused(self, delivery_id: int, member_id: int, error: DeliveryError) -> None:
         retry = self.settings.send_retry_seconds

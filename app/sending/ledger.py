@@ -110,6 +110,10 @@ class Steps:
                 self.connection.execute(_SKIP, params)
         return bool(moved)
 
+    def send_status(self, send_id: int) -> str | None:
+        with self._transaction():
+            return self.connection.scalar(select(Send.status).where(Send.id == send_id))
+
     def _transaction(self):
         if self.autocommit:
             return nullcontext()

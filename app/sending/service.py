@@ -10,7 +10,6 @@ before their row is claimed is never mailed; the row ends ``skipped``.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +21,7 @@ from app.issues import service as issues
 from app.issues.models import Issue
 from app.members import segments
 from app.members.models import Member
-from app.sending import ledger
+from app.sending import control, ledger
 from app.sending.models import FINAL_STATES, Delivery, Send
 
 BATCH_SIZE = 250
@@ -228,6 +227,7 @@ def reconcile(session: Session, *, lease: timedelta = LEASE) -> list[int]:
         .values(status="sending", resume_at=None, paused_reason="")
     )
     _pause_stalled(session, now)
+    control.sweep_cancelled(session)
     return list(session.scalars(select(Send.id).where(Send.status == "sending").order_by(Send.id)))
 
 
@@ -252,27 +252,3 @@ def _pause_stalled(session: Session, now: datetime) -> None:
         ),
         execution_options={"synchronize_session": False},
     )
-
-
-@dataclass(frozen=True)
-class Progress:
-    send: Send
-    counts: Counter
-
-    @property
-    def pending(self) -> int:
-        return sum(self.counts[state] for state in ("queued", "claimed", "sending"))
-
-
-def progress(session: Session, issue: Issue) -> list[Progress]:
-    """Each send of ``issue`` with its deliveries counted by state."""
-    sends = session.scalars(select(Send).where(Send.issue_id == issue.id).order_by(Send.id)).all()
-    result = []
-    for send in sends:
-        rows = session.execute(
-            select(Delivery.status, func.count())
-            .where(Delivery.send_id == send.id)
-            .group_by(Delivery.status)
-        ).all()
-        result.append(Progress(send, Counter(dict(rows))))
-    return result

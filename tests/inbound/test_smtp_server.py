@@ -66,7 +66,7 @@ def test_recipients_are_screened_at_rcpt(server, session, settings, delivery):
         replies = client.rcpt(f"reply+{reply}@localhost")
         ours = client.rcpt(bounce_address(settings, delivery))
     assert stranger[0] == forged[0] == replies[0] == 550
-    assert b"Only bounce+ and reply+ addresses" in stranger[1]
+    assert b"Only bounce+, reply+ and unsubscribe+ addresses" in stranger[1]
     assert b"5.1.1 No such address" in forged[1]
     assert b"not accepted yet" in replies[1]
     assert ours[0] == 250
@@ -178,3 +178,19 @@ def _connect_when_ready(port: int, timeout: float = 15) -> smtplib.SMTP:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_mail_to_the_list_unsubscribe_mailto_unsubscribes(server, session, settings, delivery):
+    """RFC 2369's mailto: any message to unsubscribe+TOKEN stops bulk mail, like the link."""
+    from app.members.subscriptions import unsubscribe_url
+
+    member = session.get(Member, delivery.member_id)
+    token = unsubscribe_url(settings, member).rpartition("/")[2]
+    address = f"unsubscribe+{token}@{settings.reply_domain}"
+    with connect(server) as client:
+        assert client.sendmail("ann@example.com", [address], b"Subject: unsubscribe\r\n\r\n") == {}
+        forged = f"unsubscribe+{token[:-3]}xyz@{settings.reply_domain}"
+        code, _ = client.rcpt(forged) if client.mail("ann@example.com")[0] == 250 else (0, b"")
+        assert code == 550
+    session.expire_all()
+    assert session.get(Member, delivery.member_id).status == "unsubscribed"
