@@ -18,18 +18,51 @@ from app.issues import service as issues
 from app.issues.models import Issue
 from app.members.models import Member
 from app.queue import enqueue, job
-from app.sending import bounces, control, ledger, mailer, pacing, service
+from app.sending import bounces, control, ledger, mailer, pacing, recipients, service
 from app.sending.messages import IssueEmail
 from app.sending.models import Send
 from app.sending.transport import DeliveryError
 
 SEND_JOB = "app.sending.jobs.send_batch"
+AUDIENCE_JOB = "app.sending.jobs.write_audience"
 STATUS_CHECK_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
 def enqueue_send(send_id: int, *, at: datetime | None = None) -> None:
+    """Start (or restart) a send: the rest of its audience now, its batches now or at ``at``.
+
+    Safe to repeat: both jobs pick up from the database where things stand.
+    """
+    with transaction() as session:
+        send = session.get(Send, send_id)
+        incomplete = send is not None and not recipients.is_complete(send)
+    if incomplete:
+        enqueue(AUDIENCE_JOB, send_id, queue_name="send", job_id=f"send-{send_id}-audience")
+    _enqueue_batch(send_id, at=at)
+
+
+def _enqueue_batch(send_id: int, *, at: datetime | None = None) -> None:
     enqueue(SEND_JOB, send_id, queue_name="send", at=at)
+
+
+@job
+def write_audience(send_id: int) -> bool:
+    """Write the rest of a send's recipients, chunk by chunk; False if there was nothing to do."""
+    with transaction() as session:
+        recipients.refresh_statistics(session)
+    first = True
+    while True:
+        with transaction() as session:
+            send = session.get(Send, send_id)
+            if send is None or send.status in ("cancelled", "done"):
+                return False
+            complete = recipients.add_chunk(session, send)
+        if first or complete:
+            _enqueue_batch(send_id)  # the new rows find a worker at once
+        first = False
+        if complete:
+            return True
 
 
 @job
@@ -92,7 +125,7 @@ class _Batch:
             with transport.connect() as connection:
                 # The next batch, for this worker or another, once this one could connect: a
                 # server that is down gets one retry per job in flight, not a storm of jobs.
-                enqueue_send(self.send_id)
+                _enqueue_batch(self.send_id)
                 if breaker_count:
                     with transaction() as session:
                         ledger.connected(session, self.send_id)
@@ -117,13 +150,20 @@ class _Batch:
                     self.untried.remove(delivery_id)
                     message = self.email.personalize(settings, member, delivery_id, signer)
                     pacer.wait()
-                    began, done = steps.step(sent=done, begin=delivery_id), None
-                    if not began:
-                        continue
+                    began = False
                     try:
-                        connection.send_prepared(message.sender, member.email, message.data)
+                        # The server reads MAIL/RCPT/DATA while the database records the
+                        # message as on its way; only then does the message itself go.
+                        connection.begin(message.sender, member.email)
+                        began, done = steps.step(sent=done, begin=delivery_id), None
+                        connection.ready()
+                        if not began:
+                            connection.abandon()  # the member left meanwhile: nothing goes
+                            break  # the rest go back; the next job has a fresh connection
+                        connection.finish(message.data)
                     except DeliveryError as error:
-                        self._refused(delivery_id, member_id, error)
+                        if began:
+                            self._refused(delivery_id, member_id, error)
                         if error.connection_lost or error.code == 421:
                             raise
                         continue
@@ -172,7 +212,7 @@ class _Batch:
                 session, self.send_id, str(error), self.settings.send_retry_seconds
             )
         if wait is not None:
-            enqueue_send(self.send_id, at=datetime.now(UTC) + wait)
+            _enqueue_batch(self.send_id, at=datetime.now(UTC) + wait)
 
 
 @job

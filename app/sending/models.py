@@ -49,6 +49,10 @@ class Send(Base):
     paused_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     resume_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     connection_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The audience is members with ids up to ``audience_until`` (the highest when the send
+    # started), written into deliveries up to ``audience_through`` so far (recipients.py).
+    audience_until: Mapped[int | None] = mapped_column(Integer)
+    audience_through: Mapped[int | None] = mapped_column(Integer)
 
 
 class Delivery(Base):

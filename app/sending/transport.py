@@ -62,6 +62,14 @@ class Connection(Protocol):
     def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
         """Send bytes with CRLF line ends and no line starting with a dot, as they are."""
 
+    def begin(self, sender: str, recipient: str) -> None: ...
+
+    def ready(self) -> None: ...
+
+    def finish(self, message: bytes) -> None: ...
+
+    def abandon(self) -> None: ...
+
 
 class Transport(Protocol):
     def connect(self) -> AbstractContextManager[Connection]: ...
@@ -124,6 +132,7 @@ class SMTPConnection:
 
     def __init__(self, client: smtplib.SMTP):
         self._client = client
+        self._envelope = ("", "")
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
         try:
@@ -138,19 +147,40 @@ class SMTPConnection:
         """One message to one recipient, MAIL/RCPT/DATA pipelined when the server allows.
 
         ``message`` is already SMTP-safe (see prepared.py), so smtplib's dot-stuffing pass over
-        every byte is skipped. Failures before the message is written are plain temporary or
-        permanent errors; a missing answer after it is ``in_doubt``.
+        every byte is skipped.
+        """
+        self.begin(sender, recipient)
+        self.ready()
+        self.finish(message)
+
+    # The same in three steps, so the sender can do its own work (record the message as on
+    # its way) while the server answers MAIL/RCPT/DATA: begin, then ready, then finish, or
+    # abandon after ready if the message must not go after all.
+
+    def begin(self, sender: str, recipient: str) -> None:
+        """Put MAIL, RCPT and DATA on the wire (pipelined, RFC 2920), without waiting."""
+        self._envelope = (sender, recipient)
+        if self._pipelining:
+            commands = f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n"
+            try:
+                self._client.send(commands.encode())
+            except (OSError, smtplib.SMTPException) as error:
+                raise _classify(error) from error
+
+    def ready(self) -> None:
+        """Read the answers to ``begin``: the server now waits for the message, or this raises.
+
+        Failures here are plain temporary or permanent errors: nothing was accepted yet.
         """
         client = self._client
-        commands = f"MAIL FROM:<{sender}>\r\nRCPT TO:<{recipient}>\r\nDATA\r\n".encode()
+        sender, recipient = self._envelope
         try:
             if self._pipelining:
-                client.send(commands)
                 replies = [client.getreply() for _ in range(3)]
             else:
                 replies = []
-                for command in commands.split(b"\r\n")[:3]:
-                    client.send(command + b"\r\n")
+                for command in (f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "DATA"):
+                    client.send(command.encode() + b"\r\n")
                     replies.append(client.getreply())
                     if replies[-1][0] >= 400:
                         break
@@ -160,6 +190,10 @@ class SMTPConnection:
             if code != expected and not (expected == 250 and code == 251):
                 self._reset()
                 raise DeliveryError(f"{code} {_text(reply)}", permanent=code >= 500, code=code)
+
+    def finish(self, message: bytes) -> None:
+        """Send the message and its final dot; a missing answer leaves it ``in_doubt``."""
+        client = self._client
         try:
             client.send(message + b".\r\n")
         except (OSError, smtplib.SMTPException) as error:
@@ -172,6 +206,11 @@ class SMTPConnection:
             raise doubtful from error
         if code != 250:
             raise DeliveryError(f"{code} {_text(reply)}", permanent=code >= 500, code=code)
+
+    def abandon(self) -> None:
+        """Drop the line while the server waits for the message: without the final dot it
+        delivers nothing (RFC 5321 §4.1.1.4). The connection is unusable afterwards."""
+        self._client.close()
 
     @property
     def _pipelining(self) -> bool:
@@ -220,6 +259,7 @@ class MaildirTransport:
 class MaildirConnection:
     def __init__(self, box: mailbox.Maildir):
         self._box = box
+        self._envelope = ("", "")
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
         envelope = (
@@ -233,6 +273,19 @@ class MaildirConnection:
 
     def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
         self.send(sender, [recipient], message)
+
+    def begin(self, sender: str, recipient: str) -> None:
+        self._envelope = (sender, recipient)
+
+    def ready(self) -> None:
+        return None
+
+    def finish(self, message: bytes) -> None:
+        sender, recipient = self._envelope
+        self.send(sender, [recipient], message)
+
+    def abandon(self) -> None:
+        return None
 
 
 def transport_for(smtp_url: str | None, outbox_path: Path) -> SMTPTransport | MaildirTransport:
