@@ -95,6 +95,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+BEGIN = "sqlite_begin"  # an execution option: "IMMEDIATE" for writing transactions
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Make pysqlite honour BEGIN/SAVEPOINT and enable WAL and foreign keys.
 
@@ -113,7 +116,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front (see Database.transaction).
+        connection.exec_driver_sql(f"BEGIN {connection.get_execution_options().get(BEGIN, '')}")
 
 
 @dataclass
@@ -154,8 +158,17 @@ class Database:
             yield connection
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, immediate: bool = False) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error.
+
+        ``immediate``, for a transaction that reads and then writes while other processes
+        write too (a worker during a send): on SQLite a deferred transaction that read before
+        another process committed cannot write any more ("database is locked", at once,
+        whatever the timeout), so it takes the write lock when it begins. PostgreSQL ignores it.
+        """
         session = self.session_factory()
+        if immediate:
+            session.connection(execution_options={BEGIN: "IMMEDIATE"})
         try:
             yield session
             session.commit()
@@ -212,7 +225,7 @@ def database() -> Database:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    """One unit of work for the current app: commit on success, roll back on any error."""
-    with database().transaction() as session:
+def transaction(*, immediate: bool = False) -> Iterator[Session]:
+    """One unit of work for the current app (see ``Database.transaction``)."""
+    with database().transaction(immediate=immediate) as session:
         yield session

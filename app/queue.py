@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import wraps
@@ -148,6 +149,9 @@ def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:
     return True
 
 
+RESTART_WAIT_SECONDS = 1.0
+
+
 class KithWorker(SimpleWorker):
     """A non-forking worker that also runs Kith's reconciler with RQ's maintenance tasks,
     so work Redis lost (a flush, a restart) is found again from the database."""
@@ -172,16 +176,28 @@ def run_worker(
     app.extensions["kith.db"].engine.dispose(close=False)
     maintenance = max(1, round(app.extensions["kith.settings"].worker_maintenance_seconds))
     with app.app_context():
-        worker = KithWorker(
-            [queue(name, app) for name in queues],
-            connection=connection(app),
-            serializer=JSONSerializer,
-            name=name or f"kith-{os.uname().nodename}-{os.getpid()}",
-            maintenance_interval=maintenance,
-            # An idle worker blocks on Redis for worker_ttl - 15 s; keep that to the
-            # maintenance interval so the reconciler also runs when no job arrives.
-            worker_ttl=maintenance + 15,
-        )
-        worker.work(
-            burst=burst, with_scheduler=True, logging_level="INFO" if not burst else "WARNING"
-        )
+        while True:
+            worker = KithWorker(
+                [queue(name, app) for name in queues],
+                connection=connection(app),
+                serializer=JSONSerializer,
+                name=name or f"kith-{os.uname().nodename}-{os.getpid()}-{time.monotonic_ns()}",
+                maintenance_interval=maintenance,
+                # An idle worker blocks on Redis for worker_ttl - 15 s; keep that to the
+                # maintenance interval so the reconciler also runs when no job arrives.
+                worker_ttl=maintenance + 15,
+            )
+            try:
+                worker.work(
+                    burst=burst,
+                    with_scheduler=True,
+                    logging_level="INFO" if not burst else "WARNING",
+                )
+            except (redis.ConnectionError, redis.TimeoutError):
+                log.warning("lost Redis while starting; trying again", exc_info=True)
+            if burst or getattr(worker, "_stop_requested", False):
+                return
+            # RQ gives up when Redis goes away (a restart, a failover): a worker must not.
+            # What Redis lost, the reconciler finds again in the database.
+            log.warning("the worker stopped without being asked to (Redis lost?); restarting")
+            time.sleep(RESTART_WAIT_SECONDS)

@@ -87,7 +87,7 @@ def send_dialog(issue_id: int):
 @bp.post("/issues/<int:issue_id>/send")
 def send(issue_id: int):
     """Check the recipients, or start (or schedule) the send once everything is right."""
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         issue = _issue(session, issue_id)
         form = SendForm(saved=audience.saved_segments(session))
         form.validate()
@@ -168,7 +168,7 @@ def control_send(send_id: int, action: str):
     """Pause, resume or cancel; a resume needs the queue, so without it nothing changes."""
     if not ButtonForm().validate_on_submit():
         abort(400)
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         send = _send(session, send_id)
         if action == "resume" and not available():
             flash(f"Nothing changed: {QUEUE_DOWN}", "error")
@@ -185,7 +185,7 @@ def control_send(send_id: int, action: str):
 def reschedule(send_id: int):
     form = WhenForm()
     form.validate()
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         send = _send(session, send_id)
         at = form.moment()
         if at is None:

@@ -69,7 +69,7 @@ class InboundHandler:
         return "\r\n".join([line] * len(recipients)) if self.lmtp else line
 
     def _receive(self, raw: bytes, recipients: list[str]) -> service.Outcome:
-        with self.app.app_context(), transaction() as session:
+        with self.app.app_context(), transaction(immediate=True) as session:
             return service.receive(session, self.settings, raw, recipients)
 
 

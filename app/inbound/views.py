@@ -52,7 +52,7 @@ def email():
     except RequestEntityTooLarge:
         return _error(413, f"Messages above {service.MAX_MESSAGE_BYTES // 2**20} MB are refused.")
     recipients = _envelope_recipients()
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         outcome = service.receive(session, settings, raw, recipients)
     return jsonify(outcome.as_dict()), HTTP_STATUS[outcome.status]
 

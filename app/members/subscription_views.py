@@ -72,7 +72,7 @@ def subscribe():
     if request.form.get("website"):  # the honeypot: people never see this field, bots fill it
         return render_template("members/subscribe_sent.html", email=email)
     try:
-        with transaction() as session:
+        with transaction(immediate=True) as session:
             outcome = subscriptions.subscribe(
                 session, email, name=request.form.get("name", ""), ip=request.remote_addr,
                 source=_form_source(request.form.get("form", "")),
@@ -108,7 +108,7 @@ def confirm_page(token: str):
 def confirm(token: str):
     if not ButtonForm().validate_on_submit():
         return _invalid("The form expired. Open the link from your email again.")
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         try:
             done = subscriptions.confirm(session, _settings(), token, ip=request.remote_addr)
         except tokens.TokenError as error:
@@ -144,7 +144,7 @@ def unsubscribe_page(token: str):
 @csrf.exempt  # RFC 8058: mail clients POST with no cookie or form token; the signed link is proof
 def unsubscribe(token: str):
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         try:
             source = "one-click" if one_click else "unsubscribe page"
             member = subscriptions.unsubscribe(
@@ -167,7 +167,7 @@ def resubscribe(token: str):
     """Coming back takes a fresh confirmation, mailed to the address: double opt-in again."""
     if not ButtonForm().validate_on_submit():
         abort(400)
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         try:
             member = subscriptions.peek(session, _settings(), "unsubscribe", token)
         except tokens.TokenError as error:

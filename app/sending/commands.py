@@ -58,7 +58,7 @@ def send_command(slug: str, expression: str, at_text: str | None, yes: bool) -> 
     click.echo(f"“{issue.title}” to {count} recipients {when} (segment: {expression})")
     if not yes and not click.confirm("Send it?", default=False):
         raise click.ClickException("not sent")
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         send = service.start_send(session, _issue(session, slug), expression, at=at)
         send_id, recipients = send.id, send.recipients
     enqueue_send(send_id, at=at)
@@ -123,7 +123,7 @@ def send_control_command(send_id: int, action: str) -> None:
     """Pause, resume or cancel send SEND_ID (the number send-status shows)."""
     if action == "resume" and not available():
         raise click.ClickException("the job queue is unavailable; nothing changed")
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         send = session.get(Send, send_id)
         if send is None:
             raise click.ClickException(f"no send #{send_id}")

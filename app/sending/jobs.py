@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 
@@ -53,7 +53,7 @@ def write_audience(send_id: int) -> bool:
         recipients.refresh_statistics(session)
     first = True
     while True:
-        with transaction() as session:
+        with transaction(immediate=True) as session:
             send = session.get(Send, send_id)
             if send is None or send.status in ("cancelled", "done"):
                 return False
@@ -69,7 +69,7 @@ def write_audience(send_id: int) -> bool:
 def send_batch(send_id: int) -> int:
     """Claim a batch of ``send_id`` and send it; returns how many messages went out."""
     settings = current_app.extensions["kith.settings"]
-    with transaction() as session:
+    with transaction(immediate=True) as session:
         send = session.get(Send, send_id)
         if send is not None and send.status == "scheduled":
             service.begin_scheduled(session, send_id)
@@ -127,7 +127,7 @@ class _Batch:
                 # server that is down gets one retry per job in flight, not a storm of jobs.
                 _enqueue_batch(self.send_id)
                 if breaker_count:
-                    with transaction() as session:
+                    with transaction(immediate=True) as session:
                         ledger.connected(session, self.send_id)
                 self._send_all(connection, pacing.for_transport(transport))
         except DeliveryError as error:
@@ -171,7 +171,7 @@ class _Batch:
             finally:
                 steps.step(sent=done, begin=None)
                 steps.close()
-        with transaction() as session:
+        with transaction(immediate=True) as session:
             ledger.release(session, self.untried, self.claim.claimed_at)
             control.sweep_cancelled(session, self.send_id)
 
@@ -185,7 +185,7 @@ class _Batch:
 
     def _refused(self, delivery_id: int, member_id: int, error: DeliveryError) -> None:
         retry = self.settings.send_retry_seconds
-        with transaction() as session:
+        with transaction(immediate=True) as session:
             if error.in_doubt:
                 ledger.in_doubt(session, delivery_id, str(error), retry)
             elif error.connection_lost:
@@ -206,7 +206,7 @@ class _Batch:
 
     def _connection_failed(self, error: DeliveryError) -> None:
         log.warning("send %s: SMTP connection failed (%s)", self.send_id, error)
-        with transaction() as session:
+        with transaction(immediate=True) as session:
             ledger.release(session, self.untried, self.claim.claimed_at)
             wait = ledger.connection_failed(
                 session, self.send_id, str(error), self.settings.send_retry_seconds
@@ -218,8 +218,9 @@ class _Batch:
 @job
 def reconcile() -> int:
     """Run the database-side repair and re-enqueue every unfinished send."""
-    with transaction() as session:
-        send_ids = service.reconcile(session)
+    lease = timedelta(seconds=current_app.extensions["kith.settings"].send_lease_seconds)
+    with transaction(immediate=True) as session:
+        send_ids = service.reconcile(session, lease=lease)
     for send_id in send_ids:
         enqueue_send(send_id)
     return len(send_ids)
