@@ -64,3 +64,6 @@ class Publication(Base):
     name: Mapped[str] = mapped_column(String(200), default="Kith")
     description: Mapped[str] = mapped_column(Text, default="")
     content_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Words the editor sets: shown on paywalls, and to new paying or invited members.
+    paywall_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    welcome_text: Mapped[str] = mapped_column(Text, default="", server_default="")

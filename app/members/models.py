@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     text,
     true,
@@ -83,6 +84,10 @@ class Member(Base):
     # Soft bounces in a row (a quiet 30 days starts the count again); 3 suppress.
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Paid membership: the member's Stripe customer, reused for every checkout.
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # How many friends this member may still invite (an editor grants them).
+    invites_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=member_tags, lazy="selectin", order_by=Tag.name
@@ -166,3 +171,44 @@ class Segment(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     expression: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Invite(Base):
+    """An invitation code: who may join or redeem it, how often, until when, granting what.
+
+    ``code`` is long and random (``secrets.token_urlsafe``); ``uses`` counts redemptions,
+    each recorded in ``InviteRedemption``. ``created_by_id`` is an editor or, for member
+    invitations, the inviting member.
+    """
+
+    __tablename__ = "invites"
+    __table_args__ = (one_of("tier", TIERS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    tier: Mapped[str] = mapped_column(String(16), default="invite")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_uses: Mapped[int | None] = mapped_column(Integer)  # None: unlimited
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class InviteRedemption(Base):
+    """One use of an invitation, by one member (once per member and invite)."""
+
+    __tablename__ = "invite_redemptions"
+    __table_args__ = (UniqueConstraint("invite_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invite_id: Mapped[int] = mapped_column(ForeignKey("invites.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    ip: Mapped[str | None] = mapped_column(String(45))
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
