@@ -50,13 +50,16 @@ def show(slug: str):
         abort(404)
     with transaction() as session:
         issue = service.published_by_slug(session, slug)
+        publication = service.publication(session)
     if issue is None:
         abort(404)
     return render_template(
         "issues/show.html",
         issue=issue,
         body_html=access.readable_html(current_user, issue),
-        full_access=access.can_read_full(current_user, issue),
+        gate=access.gate(current_user, issue),
+        paywall_text=publication.paywall_text,
+        paid_available=bool(getattr(_settings(), "stripe_secret_key", None)),
         summary=access.public_summary(issue),
     )
 

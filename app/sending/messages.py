@@ -65,9 +65,14 @@ class IssueEmail:
             else issue.excerpt
         )
         more = f"\n\nRead the whole issue on the web: {web_url}"
+        upgrade = ""
+        if issue.visibility == "paid":  # the reader lacks a paid membership: say how to get one
+            account_url = settings.url("/account#membership")
+            more += f"\n\nUpgrade to read every issue in full: {account_url}"
+            upgrade = f'<p><a href="{account_url}">Upgrade to read every issue in full</a></p>'
         full = templates.render("issue", body_html=issue.body_html, body_text=full_text, **common)
         teaser_html = (issue.teaser_html or f"<p>{escape(issue.excerpt or '')}</p>") + (
-            f'<p><a href="{web_url}">Read the whole issue on the web</a></p>'
+            f'<p><a href="{web_url}">Read the whole issue on the web</a></p>{upgrade}'
         )
         teaser = templates.render(
             "issue", body_html=teaser_html, body_text=(teaser_text or "") + more, **common
