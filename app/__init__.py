@@ -10,6 +10,7 @@ from flask import Flask
 from app import db, queue
 from app.admin.members_views import bp as audience_bp
 from app.admin.send_views import bp as sends_bp
+from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
@@ -75,6 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     blueprints = (
         issues_bp,
         inbound_bp,
+        settings_bp,
         members_bp,
         subscriptions_bp,
         accounts_bp,

@@ -172,6 +172,20 @@ def publication(session: Session) -> Publication:
     return session.get(Publication, 1) or Publication(id=1, name="", content_version=0)
 
 
+PUBLICATION_FIELDS = ("name", "description", "paywall_text", "welcome_text")
+
+
+def update_publication(session: Session, values: Mapping[str, str]) -> Publication:
+    """Change what the editor sets about the publication; every page shows it at once."""
+    content_changed(session)  # also creates the row the first time
+    current = session.get(Publication, 1)
+    for name in PUBLICATION_FIELDS:
+        if name in values:
+            setattr(current, name, (values[name] or "").strip())
+    session.flush()
+    return current
+
+
 def cache_version(session: Session) -> tuple[int, int]:
     """Changes whenever a public page may change: an edit, or a scheduled issue going live."""
     version = session.scalar(select(Publication.content_version).where(Publication.id == 1)) or 0
