@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.invites_views import bp as admin_invites_bp
 from app.admin.members_views import bp as audience_bp
 from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
@@ -17,10 +18,13 @@ from app.config import PROJECT_ROOT, load_settings
 from app.inbound.views import bp as inbound_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
+from app.members.invite_views import bp as invites_bp
 from app.members.subscription_views import bp as subscriptions_bp
 from app.members.subscription_views import subscribe_form_token
 from app.members.views import bp as members_bp
 from app.migrations import init_migrations
+from app.payments.jobs import expire_lapsed as expire_lapsed_memberships
+from app.payments.views import bp as payments_bp
 from app.sending import mailer
 from app.sending.jobs import reconcile as reconcile_sends
 from app.web import errors, security
@@ -50,7 +54,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings.extra)
     app.extensions["kith.settings"] = settings
     app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
-    app.extensions["kith.reconcile"] = reconcile_sends
+    # Run by every worker each WORKER_MAINTENANCE_SECONDS; each must be idempotent.
+    app.extensions["kith.maintenance"] = (reconcile_sends, expire_lapsed_memberships)
 
     db.init_app(app, settings.database_url)
     queue.init_app(app, settings.redis_url)
@@ -77,6 +82,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         issues_bp,
         inbound_bp,
         settings_bp,
+        invites_bp,
+        admin_invites_bp,
+        payments_bp,
         members_bp,
         subscriptions_bp,
         accounts_bp,

@@ -24,6 +24,7 @@ from app.inbound.commands import inbound_smtp_command
 from app.issues import content
 from app.members import service as members
 from app.members.commands import members_group, segments_group
+from app.members.invite_commands import invites_group
 from app.migrations import upgrade_database
 from app.queue import run_worker
 from app.sending.commands import send_command, send_control_command, send_status_command
@@ -137,6 +138,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
+    commands += (invites_group,)
     sending = (send_command, send_status_command, send_control_command)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)

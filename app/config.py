@@ -52,6 +52,13 @@ class Settings:
     send_rate: float = 0.0
     # First wait after a temporary refusal (4xx) or an unreachable server; doubles each time.
     send_retry_seconds: float = 30.0
+    # Paid membership: without a secret key the paid tier is off (shown as unavailable).
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_price_monthly: str | None = None
+    stripe_price_yearly: str | None = None
+    # None: Stripe's own API; tests point it at a local Stripe-compatible server.
+    stripe_api_base: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +109,7 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "dkim_selector": pick("dkim_selector"),
         "dkim_private_key_path": Path(key) if (key := pick("dkim_private_key_path")) else None,
         "inbound_secret": pick("inbound_secret") or None,
+        **{name: pick(name) or None for name in STRIPE_FROM_ENV},
     }
     for name in NUMERIC_FROM_ENV:
         if (value := pick(name)) is not None:
@@ -112,6 +120,14 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
             values[name] = overrides.pop(name)
     return Settings(**values, extra=overrides)
 
+
+STRIPE_FROM_ENV = (
+    "stripe_secret_key",
+    "stripe_webhook_secret",
+    "stripe_price_monthly",
+    "stripe_price_yearly",
+    "stripe_api_base",
+)
 
 NUMERIC_FROM_ENV = (
     "send_lease_seconds",

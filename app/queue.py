@@ -153,15 +153,16 @@ RESTART_WAIT_SECONDS = 1.0
 
 
 class KithWorker(SimpleWorker):
-    """A non-forking worker that also runs Kith's reconciler with RQ's maintenance tasks,
-    so work Redis lost (a flush, a restart) is found again from the database."""
+    """A non-forking worker that also runs Kith's maintenance with RQ's: the send reconciler
+    (work Redis lost is found again in the database) and the end of lapsed memberships."""
 
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
-        try:
-            current_app.extensions["kith.reconcile"]()
-        except Exception:  # noqa: BLE001 - maintenance must never stop the worker
-            log.exception("reconciling sends failed")
+        for task in current_app.extensions["kith.maintenance"]:
+            try:
+                task()
+            except Exception:  # noqa: BLE001 - maintenance must never stop the worker
+                log.exception("maintenance task %s failed", task.__name__)
 
 
 def run_worker(

@@ -8,6 +8,7 @@ from flask_login import current_user
 from app.db import transaction
 from app.issues import service
 from app.members import access
+from app.payments import service as payments
 from app.web.page_cache import cached_page
 
 bp = Blueprint("issues", __name__)
@@ -59,7 +60,7 @@ def show(slug: str):
         body_html=access.readable_html(current_user, issue),
         gate=access.gate(current_user, issue),
         paywall_text=publication.paywall_text,
-        paid_available=bool(getattr(_settings(), "stripe_secret_key", None)),
+        paid_available=payments.paid_available(_settings()),
         summary=access.public_summary(issue),
     )
 

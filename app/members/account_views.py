@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.members import accounts, service, tokens
 from app.members.models import Member
+from app.payments import service as payments
 from app.queue import enqueue_mail
 from app.web.forms import ButtonForm
 from app.web.security import limiter, sign_in
@@ -55,7 +56,11 @@ def _page(status: int = 200, **forms):
     }
     defaults.update(forms)
     return render_template(
-        "members/account.html", welcome=request.args.get("welcome"), **defaults
+        "members/account.html",
+        welcome=request.args.get("welcome"),
+        paid_available=payments.paid_available(_settings()),
+        billing_form=ButtonForm(formdata=None),
+        **defaults,
     ), status
 
 

@@ -1,0 +1,1 @@
+"""Paid membership through Stripe: Checkout, Billing Portal and verified webhooks."""
