@@ -11,6 +11,7 @@ from wtforms import BooleanField, EmailField, StringField
 from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
+from app.issues import service as issues
 from app.members import accounts, service, tokens
 from app.members.models import Member
 from app.payments import service as payments
@@ -55,9 +56,15 @@ def _page(status: int = 200, **forms):
         "delete": DeleteForm(formdata=None),
     }
     defaults.update(forms)
+    welcome = request.args.get("welcome")
+    welcome_text = ""
+    if welcome and current_user.tier in ("paid", "invite"):
+        with transaction() as session:
+            welcome_text = issues.publication(session).welcome_text
     return render_template(
         "members/account.html",
-        welcome=request.args.get("welcome"),
+        welcome=welcome,
+        welcome_text=welcome_text,
         paid_available=payments.paid_available(_settings()),
         billing_form=ButtonForm(formdata=None),
         **defaults,

@@ -119,7 +119,7 @@ def redeem(code: str):
         flash(ACCEPTED.format(tier=tier), "success")
     else:
         flash("You had already accepted this invitation.", "success")
-    return redirect(url_for("accounts.account"))
+    return redirect(url_for("accounts.account", welcome=1))
 
 
 @bp.get("/join/<code>/confirm/<token>")

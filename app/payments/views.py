@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.config import Settings
 from app.db import transaction
+from app.issues import service as issues
 from app.members.models import Member
 from app.payments import service
 from app.payments.gateway import Gateway, GatewayError, InvalidEvent, verify_event
@@ -64,7 +65,11 @@ def upgrade():
 @login_required
 def upgrade_return():
     """Back from Checkout: access comes from the webhook, so this page waits for it."""
-    return render_template("payments/confirming.html", paid=current_user.tier == "paid")
+    with transaction() as session:
+        welcome_text = issues.publication(session).welcome_text
+    return render_template(
+        "payments/confirming.html", paid=current_user.tier == "paid", welcome_text=welcome_text
+    )
 
 
 @bp.get("/account/upgrade/status.json")
