@@ -151,6 +151,8 @@ def _customer_deleted(session: Session, gateway: Gateway, obj: dict, now: dateti
 
 HANDLERS: dict[str, Callable[[Session, Gateway, dict, datetime], None]] = {
     "checkout.session.completed": _checkout_completed,
+    # A bank debit completes the session unpaid; this event says the money came (days later).
+    "checkout.session.async_payment_succeeded": _checkout_completed,
     "customer.subscription.created": _subscription_changed,
     "customer.subscription.updated": _subscription_changed,
     "customer.subscription.deleted": _subscription_changed,

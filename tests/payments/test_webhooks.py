@@ -127,6 +127,30 @@ def test_checkout_completed_links_the_customer_only_when_paid(client, session, s
     assert member.tier == "paid" and member.stripe_customer_id == customer_id
 
 
+def test_an_unpaid_checkout_gives_access_only_when_the_async_payment_succeeds(
+    client, session, stripe_api, prices
+):
+    """F12: checkout completed with payment_status=unpaid, the money arrives two days later."""
+    member = make_member(session)
+    customer_id = paying_customer(stripe_api, member.email)
+    subscription_id = subscribe(stripe_api, customer_id, prices["monthly"])
+    checkout = {
+        "id": "cs_async",
+        "customer": customer_id,
+        "subscription": subscription_id,
+        "client_reference_id": str(member.id),
+        "payment_status": "unpaid",
+    }
+    post(client, make_event("checkout.session.completed", checkout))
+    session.refresh(member)
+    assert member.tier == "free"
+    paid = checkout | {"payment_status": "paid"}
+    response = post(client, make_event("checkout.session.async_payment_succeeded", paid))
+    assert response.text.strip() == "applied"
+    session.refresh(member)
+    assert member.tier == "paid" and member.stripe_customer_id == customer_id
+
+
 def test_customer_deleted_ends_access_and_clears_the_customer(
     client, session, member, stripe_api, prices
 ):
