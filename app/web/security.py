@@ -21,10 +21,13 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
+# form-action also governs where a form's POST may be redirected: the upgrade and billing
+# buttons answer 303 to Stripe's Checkout and Billing Portal, which browsers would refuse.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
-    "frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
-    "object-src 'none'"
+    "frame-src 'self'; frame-ancestors 'none'; "
+    "form-action 'self' https://checkout.stripe.com https://billing.stripe.com; "
+    "base-uri 'none'; object-src 'none'"
 )
 
 
