@@ -9,6 +9,7 @@ from app.db import transaction
 from app.issues import service
 from app.members import access
 from app.payments import service as payments
+from app.web.forms import ButtonForm
 from app.web.page_cache import cached_page
 
 bp = Blueprint("issues", __name__)
@@ -54,13 +55,17 @@ def show(slug: str):
         publication = service.publication(session)
     if issue is None:
         abort(404)
+    gate = access.gate(current_user, issue)
+    paid_available = payments.paid_available(_settings())
     return render_template(
         "issues/show.html",
         issue=issue,
         body_html=access.readable_html(current_user, issue),
-        gate=access.gate(current_user, issue),
+        gate=gate,
         paywall_text=publication.paywall_text,
-        paid_available=payments.paid_available(_settings()),
+        paid_available=paid_available,
+        # Only for a signed-in member: an anonymous page carries no session (it is cached).
+        upgrade_form=ButtonForm(formdata=None) if gate == "upgrade" and paid_available else None,
         summary=access.public_summary(issue),
     )
 

@@ -50,6 +50,27 @@ def test_upgrade_opens_checkout_and_reuses_the_customer(
         assert form["success_url"] == ["http://localhost/account/upgrade/return"]
 
 
+def test_the_paywall_of_a_paid_issue_offers_both_plans_to_a_free_member(
+    client, session, reader, stripe_front
+):
+    from app.issues import service as issues
+
+    issue = issues.save_issue(
+        session,
+        {"title": "Paid", "visibility": "paid", "body_markdown": "Open.\n\n<!-- more -->\n\nShut."},
+    )
+    issues.publish(session, issue)
+    session.commit()
+    page = client.get(f"/issues/{issue.slug}").text
+    assert "Shut." not in page
+    assert 'action="/account/upgrade?plan=monthly"' in page
+    assert 'action="/account/upgrade?plan=yearly"' in page
+    token = csrf_token(client, f"/issues/{issue.slug}")
+    response = client.post("/account/upgrade?plan=yearly", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("https://checkout.stripe.com/")
+
+
 def test_unknown_plan_is_a_clear_400(client, session, reader):
     response = _post(client, "/account/upgrade?plan=lifetime")
     assert response.status_code == 400 and "monthly or yearly" in response.text
