@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.db import transaction
 from app.issues import service
 from app.members import access
-from app.payments import service as payments
+from app.payments import prices
 from app.web.forms import ButtonForm
 from app.web.page_cache import cached_page
 
@@ -53,19 +53,19 @@ def show(slug: str):
     with transaction() as session:
         issue = service.published_by_slug(session, slug)
         publication = service.publication(session)
+        offers = prices.offers(session, _settings())
     if issue is None:
         abort(404)
     gate = access.gate(current_user, issue)
-    paid_available = payments.paid_available(_settings())
     return render_template(
         "issues/show.html",
         issue=issue,
         body_html=access.readable_html(current_user, issue),
         gate=gate,
         paywall_text=publication.paywall_text,
-        paid_available=paid_available,
+        offers=offers,
         # Only for a signed-in member: an anonymous page carries no session (it is cached).
-        upgrade_form=ButtonForm(formdata=None) if gate == "upgrade" and paid_available else None,
+        upgrade_form=ButtonForm(formdata=None) if gate == "upgrade" and offers else None,
         summary=access.public_summary(issue),
     )
 

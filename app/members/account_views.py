@@ -14,7 +14,7 @@ from app.db import transaction
 from app.issues import service as issues
 from app.members import accounts, service, tokens
 from app.members.models import Member
-from app.payments import service as payments
+from app.payments import prices
 from app.queue import enqueue_mail
 from app.web.forms import ButtonForm
 from app.web.security import limiter, sign_in
@@ -58,14 +58,15 @@ def _page(status: int = 200, **forms):
     defaults.update(forms)
     welcome = request.args.get("welcome")
     welcome_text = ""
-    if welcome and current_user.tier in ("paid", "invite"):
-        with transaction() as session:
+    with transaction() as session:
+        if welcome and current_user.tier in ("paid", "invite"):
             welcome_text = issues.publication(session).welcome_text
+        offers = prices.offers(session, _settings())
     return render_template(
         "members/account.html",
         welcome=welcome,
         welcome_text=welcome_text,
-        paid_available=payments.paid_available(_settings()),
+        offers=offers,
         billing_form=ButtonForm(formdata=None),
         **defaults,
     ), status

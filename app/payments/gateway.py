@@ -75,6 +75,18 @@ class Gateway:
         }
         return self._call(lambda c: c.v1.checkout.sessions.create(params=params)).url
 
+    def create_price(
+        self, *, amount: int, currency: str, interval: str, product: str | None, name: str
+    ) -> tuple[str, str]:
+        """A recurring price; returns (price id, product id). The first one also creates the
+        product. Made through the Plans API, which Stripe keeps compatible with Prices (a plan
+        id is accepted wherever a price id is) and which localstripe serves too."""
+        params: dict[str, Any] = {"amount": amount, "currency": currency, "interval": interval}
+        params["product"] = product or {"name": name}
+        options = {"idempotency_key": f"kith-price-{interval}-{currency}-{amount}-{product}"}
+        created = self._call(lambda c: c.v1.plans.create(params=params, options=options))
+        return created.id, created.product
+
     def portal_url(self, *, customer_id: str, return_url: str) -> str:
         params = {"customer": customer_id, "return_url": return_url}
         return self._call(lambda c: c.v1.billing_portal.sessions.create(params=params)).url
@@ -107,6 +119,15 @@ class Gateway:
 
     def __repr__(self) -> str:  # never show the key
         return f"Gateway(api_base={self._api_base!r})"
+
+
+def for_app(app: Any) -> Gateway:
+    """The app's gateway, made on first use (no network work happens at startup). Raises
+    ``ValueError`` when no Stripe key is configured."""
+    gateway = app.extensions.get("kith.payments")
+    if gateway is None:
+        gateway = app.extensions["kith.payments"] = Gateway(app.extensions["kith.settings"])
+    return gateway
 
 
 def verify_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:

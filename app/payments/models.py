@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -41,3 +41,20 @@ class StripeEvent(Base):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Price(Base):
+    """A plan's price as the editor set it in the admin, and the Stripe price that charges it.
+
+    Stripe prices cannot change, so a new amount makes a new Stripe price; members already
+    paying the old one keep it until they change plan in the Billing Portal.
+    """
+
+    __tablename__ = "prices"
+
+    plan: Mapped[str] = mapped_column(String(16), primary_key=True)  # monthly | yearly
+    amount: Mapped[int] = mapped_column(Integer)  # in the currency's smallest unit
+    currency: Mapped[str] = mapped_column(String(3))
+    stripe_price_id: Mapped[str] = mapped_column(String(255))
+    stripe_product_id: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

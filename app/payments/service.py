@@ -19,10 +19,10 @@ from app.config import Settings
 from app.db import utcnow
 from app.members import tiers
 from app.members.models import Member
+from app.payments import prices
 from app.payments.gateway import Gateway, RemoteSubscription
 from app.payments.models import StripeEvent, Subscription
 
-PLANS = ("monthly", "yearly")
 GRACE = timedelta(days=7)  # a failed renewal keeps access this long past the period's end
 PAID_STATUSES = {"active", "trialing"}
 
@@ -39,27 +39,18 @@ class NoCustomer(Exception):
     """Billing was asked for a member who never started a paid membership."""
 
 
-def paid_available(settings: Settings) -> bool:
-    return bool(settings.stripe_secret_key and _prices(settings))
-
-
-def _prices(settings: Settings) -> dict[str, str]:
-    prices = {"monthly": settings.stripe_price_monthly, "yearly": settings.stripe_price_yearly}
-    return {plan: price for plan, price in prices.items() if price}
-
-
 def start_checkout(
     session: Session, gateway: Gateway, settings: Settings, member: Member, plan: str
 ) -> str:
     """The Stripe Checkout URL for ``plan``; the member's customer is created once and reused."""
-    if plan not in PLANS:
+    if plan not in prices.PLANS:
         raise UnknownPlan(f"Choose a monthly or yearly plan, not {plan!r}.")
-    price = _prices(settings).get(plan)
-    if not settings.stripe_secret_key or not price:
+    offer = prices.offer(session, settings, plan)
+    if offer is None:
         raise PaymentsUnavailable("Paid membership is not available.")
     return gateway.checkout_url(
         customer_id=ensure_customer(session, gateway, member),
-        price_id=price,
+        price_id=offer.price_id,
         member_id=member.id,
         success_url=settings.url("/account/upgrade/return"),
         cancel_url=settings.url("/account"),

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db import transaction
 from app.issues import service as issues
 from app.members.models import Member
-from app.payments import service
+from app.payments import gateway, service
 from app.payments.gateway import Gateway, GatewayError, InvalidEvent, verify_event
 from app.web.forms import ButtonForm
 from app.web.security import csrf
@@ -30,8 +30,9 @@ def _settings() -> Settings:
 
 
 def _gateway() -> Gateway:
-    """One gateway per app, made on first use (no network work happens at startup)."""
-    return current_app.extensions.setdefault("kith.payments", Gateway(_settings()))
+    if not _settings().stripe_secret_key:
+        raise service.PaymentsUnavailable(UNAVAILABLE)
+    return gateway.for_app(current_app)
 
 
 def _problem(message: str, status: int):
@@ -43,8 +44,6 @@ def _problem(message: str, status: int):
 def upgrade():
     if not ButtonForm().validate_on_submit():
         return _problem("The form expired. Go back, reload and try again.", 400)
-    if not service.paid_available(_settings()):
-        return _problem(UNAVAILABLE, 404)
     try:
         with transaction(immediate=True) as session:
             member = session.get(Member, current_user.id)

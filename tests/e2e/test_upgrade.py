@@ -236,7 +236,7 @@ def test_paywall_sign_in_upgrade_and_read_it_all(
 
     paywall.get_by_role("link", name="Upgrade to read it all").click()
     expect(page).to_have_url(f"{base}/account#membership")
-    page.get_by_role("button", name="Upgrade monthly").click()
+    page.get_by_role("button", name="Upgrade: Monthly").click()
     expect(page.get_by_role("heading", name="Stand-in Stripe Checkout")).to_be_visible()
     session_form = stripe_front.calls(CHECKOUT)[-1]
     assert page.url.startswith(f"https://{HOST}{PAGE}")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.db import utcnow
-from app.payments import service
+from app.payments import prices, service
 from app.payments.models import Subscription
 from tests.conftest import make_member
 
@@ -51,9 +51,11 @@ def test_expire_lapsed_ends_access_after_grace(session):
     assert member.tier == "free"
 
 
-def test_paid_available_needs_key_and_a_price(app):
+def test_plans_are_on_sale_with_a_key_and_a_price(app, session):
     settings = app.extensions["kith.settings"]
-    assert service.paid_available(settings)
-    assert not service.paid_available(dataclasses.replace(settings, stripe_secret_key=None))
+    assert [offer.plan for offer in prices.offers(session, settings)] == ["monthly", "yearly"]
+    assert not prices.offers(session, dataclasses.replace(settings, stripe_secret_key=None))
     no_prices = dataclasses.replace(settings, stripe_price_monthly=None, stripe_price_yearly=None)
-    assert not service.paid_available(no_prices)
+    assert not prices.offers(session, no_prices)
+    only_yearly = dataclasses.replace(settings, stripe_price_monthly=None)
+    assert [offer.label for offer in prices.offers(session, only_yearly)] == ["Yearly"]

@@ -110,12 +110,12 @@ def test_return_page_waits_then_shows_access(client, session, reader):
 
 def test_account_offers_upgrade_then_manage_billing(client, session, reader):
     page = client.get("/account").text
-    assert "Upgrade monthly" in page and "Upgrade yearly" in page
+    assert "Upgrade: Monthly" in page and "Upgrade: Yearly" in page
     assert "Manage billing" not in page
     reader.tier, reader.stripe_customer_id = "paid", "cus_x"
     session.commit()
     page = client.get("/account").text
-    assert "Manage billing" in page and "Upgrade monthly" not in page
+    assert "Manage billing" in page and "Upgrade: Monthly" not in page
 
 
 def test_without_stripe_the_paid_tier_is_visibly_off(app, client, reader):
