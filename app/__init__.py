@@ -8,13 +8,18 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.feedback_views import bp as feedback_inbox_bp
 from app.admin.invites_views import bp as admin_invites_bp
+from app.admin.moderation_views import bp as moderation_bp
 from app.admin.members_views import bp as audience_bp
 from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
+from app.discussions.feedback_views import bp as feedback_links_bp
+from app.discussions.forum_views import bp as forum_bp
+from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
@@ -91,6 +96,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         admin_bp,
         audience_bp,
         sends_bp,
+        discussions_bp,
+        forum_bp,
+        feedback_links_bp,
+        feedback_inbox_bp,
+        moderation_bp,
         health_bp,
     )
     for blueprint in blueprints:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, one_of, utcnow
 
 VISIBILITIES = ("public", "members", "paid")
+DISCUSSION_SETTINGS = ("members", "paid", "off")
+MAILED_REPLIES = ("private", "public")
 STATUSES = ("draft", "published")
 SOURCES = ("editor", "file")
 
@@ -39,6 +41,14 @@ class Issue(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     status: Mapped[str] = mapped_column(String(16), default="draft")
     email_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its discussion: who may post (members | paid | off), whether mailed replies are shown in
+    # the thread (public) or kept as feedback for the editor (private), and how many one-click
+    # feedback choices the email carries (0: none).
+    discussion: Mapped[str] = mapped_column(String(16), default="members", server_default="members")
+    mailed_replies: Mapped[str] = mapped_column(
+        String(16), default="private", server_default="private"
+    )
+    feedback_choices: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(16), default="editor")
     source_path: Mapped[str | None] = mapped_column(String(500))
@@ -67,3 +77,7 @@ class Publication(Base):
     # Words the editor sets: shown on paywalls, and to new paying or invited members.
     paywall_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     welcome_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Mailed replies must come from the member's own address unless the editor allows any.
+    replies_from_any_address: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )

@@ -13,7 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.issues.models import VISIBILITIES, Issue, Publication
+from app.issues.models import (
+    DISCUSSION_SETTINGS,
+    MAILED_REPLIES,
+    VISIBILITIES,
+    Issue,
+    Publication,
+)
 from app.issues.rendering import render_body
 from app.pagination import Page
 
@@ -26,7 +32,11 @@ EDITABLE_FIELDS = (
     "body_markdown",
     "visibility",
     "email_only",
+    "discussion",
+    "mailed_replies",
+    "feedback_choices",
 )
+FEEDBACK_CHOICES = (0, 3, 5)  # how many one-click ratings an issue email may carry
 
 
 class IssueError(ValueError):
@@ -92,6 +102,9 @@ def _clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
         values["body_markdown"] = (values["body_markdown"] or "").replace("\r\n", "\n")
     if "email_only" in values:
         values["email_only"] = bool(values["email_only"])
+    if "feedback_choices" in values:
+        choices = str(values["feedback_choices"] or "0")
+        values["feedback_choices"] = int(choices) if choices.isdigit() else -1
     if not values.get("slug") and values.get("title"):
         values["slug"] = slugify(values["title"])
     return values
@@ -117,6 +130,12 @@ def _validate(session: Session, values: Mapping[str, Any], issue: Issue) -> None
         errors["visibility"] = f"Choose one of: {', '.join(VISIBILITIES)}."
     if len(values.get("subtitle") or "") > 300:
         errors["subtitle"] = "Keep the subtitle under 300 characters."
+    if values.get("discussion", issue.discussion or "members") not in DISCUSSION_SETTINGS:
+        errors["discussion"] = f"Choose one of: {', '.join(DISCUSSION_SETTINGS)}."
+    if values.get("mailed_replies", issue.mailed_replies or "private") not in MAILED_REPLIES:
+        errors["mailed_replies"] = f"Choose one of: {', '.join(MAILED_REPLIES)}."
+    if values.get("feedback_choices", issue.feedback_choices or 0) not in FEEDBACK_CHOICES:
+        errors["feedback_choices"] = "Offer 0, 3 or 5 feedback choices."
     if errors:
         raise IssueError(errors)
 

@@ -10,11 +10,13 @@ functions and never decide access themselves:
 | paid | members of the paid tier, and invited members (a complimentary paid membership) |
 
 Editors read everything. Everyone else gets the teaser (up to ``<!-- more -->``) or the
-excerpt, and a paywall.
+excerpt, and a paywall. Discussions (issue threads, forum boards, posts) are decided here too:
+see the second table below.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.issues.models import Issue
@@ -65,3 +67,95 @@ def readable_html(viewer: Any, issue: Issue) -> str:
 def public_summary(issue: Issue) -> str:
     """Text safe to show anyone (meta tags, feed summaries): the excerpt, never the body."""
     return issue.excerpt or issue.subtitle
+
+
+# --- discussions: issue threads, forum boards and posts ---------------------------------------
+#
+# | place | who reads it | who posts |
+# | --- | --- | --- |
+# | an issue's thread | whoever reads the issue in full | its discussion setting (below) |
+# | a `public` board | everyone | members |
+# | a `members` board | members | members |
+# | a `paid` board | paid and invited members | the same |
+#
+# An issue's discussion setting: `members` → its full readers post; `paid` → paid and invited
+# members post; `off` → no thread at all. Editors read and post everywhere. A locked thread
+# takes posts from editors only; a suspended member reads but does not post; a hidden thread
+# is for editors only.
+
+
+def _has_full_tier(viewer: Any) -> bool:
+    return _is_member(viewer) and getattr(viewer, "tier", "free") in FULL_ACCESS_TIERS
+
+
+def can_read_board(viewer: Any, board: Any) -> bool:
+    if _is_editor(viewer) or board.access == "public":
+        return True
+    if board.access == "members":
+        return _is_member(viewer)
+    if board.access == "paid":
+        return _has_full_tier(viewer)
+    return False
+
+
+def can_read_thread(viewer: Any, thread: Any) -> bool:
+    """Whether ``viewer`` may read ``thread``'s posts (a Thread with its issue or board)."""
+    if _is_editor(viewer):
+        return True
+    if thread.hidden:
+        return False
+    if thread.kind == "issue":
+        issue = thread.issue
+        return issue.discussion != "off" and can_read_full(viewer, issue)
+    return can_read_board(viewer, thread.board)
+
+
+def post_gate(viewer: Any, thread: Any, *, now: datetime | None = None) -> str | None:
+    """What stops ``viewer`` posting in ``thread``: None (nothing), "sign-in", "upgrade",
+    "off" (discussion turned off), "locked" or "suspended"."""
+    if _is_editor(viewer):
+        return None
+    if thread.kind == "issue" and thread.issue.discussion == "off":
+        return "off"
+    if not _is_member(viewer):
+        return "sign-in"
+    if not can_read_thread(viewer, thread):
+        return "upgrade"
+    if thread.kind == "issue" and thread.issue.discussion == "paid" and not _has_full_tier(viewer):
+        return "upgrade"
+    if thread.locked:
+        return "locked"
+    if is_suspended(viewer, now=now):
+        return "suspended"
+    return None
+
+
+def is_suspended(viewer: Any, *, now: datetime | None = None) -> bool:
+    until = getattr(viewer, "posting_suspended_until", None)
+    return until is not None and until > (now or datetime.now(UTC))
+
+
+def can_see_post(viewer: Any, post: Any) -> bool:
+    """A private post (feedback for the editor) is for editors and its author only; a hidden one
+    for editors and its author (who is told it is hidden). Deleted posts show as tombstones."""
+    if _is_editor(viewer):
+        return True
+    own = _is_member(viewer) and post.author_id == getattr(viewer, "id", None)
+    if post.private or post.status == "hidden":
+        return own
+    return True
+
+
+EDIT_WINDOW = timedelta(minutes=15)
+
+
+def can_edit_post(viewer: Any, post: Any, *, now: datetime | None = None) -> bool:
+    """Authors edit their own visible posts for ``EDIT_WINDOW`` while they may still post
+    there; editors edit any time."""
+    if _is_editor(viewer):
+        return True
+    if not _is_member(viewer) or post.author_id != getattr(viewer, "id", None):
+        return False
+    if post.status != "visible" or post_gate(viewer, post.thread, now=now) is not None:
+        return False
+    return (now or datetime.now(UTC)) - post.created_at <= EDIT_WINDOW

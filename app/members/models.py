@@ -88,6 +88,9 @@ class Member(Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     # How many friends this member may still invite (an editor grants them).
     invites_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moderation: a suspended member reads but may not post until this time (None: may post).
+    posting_suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     tags: Mapped[list[Tag]] = relationship(
         secondary=member_tags, lazy="selectin", order_by=Tag.name
