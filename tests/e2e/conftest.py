@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.migrations import upgrade_database
-from tests.conftest import SECRET
+from tests.conftest import SECRET, reset_postgres
 from tests.test_up import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,14 +46,20 @@ def page(browser):
     context.close()
 
 
-@pytest.fixture
-def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
-    """A migrated Kith serving on a free loopback port, committed for real (no rollback)."""
+@contextmanager
+def live_kith(tmp_path, redis_url, database_url: str | None = None, **settings):
+    """A migrated Kith serving on a free loopback port, committed for real (no rollback).
+
+    On SQLite it gets a fresh file (the session's database is shared with rolled-back tests);
+    on PostgreSQL it uses ``database_url`` and leaves it empty and migrated afterwards, as the
+    other tests expect. ``settings`` override any setting (Stripe keys, say).
+    """
+    on_postgres = bool(database_url) and not database_url.startswith("sqlite")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(
         {
-            "database_url": f"sqlite:///{tmp_path}/live.db",
+            "database_url": database_url if on_postgres else f"sqlite:///{tmp_path}/live.db",
             "instance_path": tmp_path / "instance",
             "redis_url": redis_url,
             "secret_key": SECRET,
@@ -60,13 +67,27 @@ def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
             "page_cache_seconds": 0,
             "RATELIMIT_STORAGE_URI": "memory://",
         }
+        | settings
     )
     upgrade_database(app)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base, app
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
-    app.extensions["kith.db"].engine.dispose()
+    try:
+        yield base, app
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+        app.extensions["kith.db"].engine.dispose()
+        if on_postgres:
+            reset_postgres(database_url)
+            upgrade_database(app)
+            app.extensions["kith.db"].engine.dispose()
+
+
+@pytest.fixture
+def live_app(tmp_path, redis_url) -> Iterator[tuple[str, object]]:
+    """Kith on SQLite behind a real port, for browser tests."""
+    with live_kith(tmp_path, redis_url) as served:
+        yield served

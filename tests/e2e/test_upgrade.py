@@ -24,16 +24,12 @@ import pytest
 import stripe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from app import create_app
 from app.db import transaction
 from app.issues import service as issues
 from app.members.models import Member
-from app.migrations import upgrade_database
-from tests.conftest import SECRET as SECRET_KEY_FOR_FLASK
-from tests.conftest import reset_postgres, run_jobs
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import run_jobs
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, live_kith
 from tests.e2e.test_membership import last_link
 from tests.payments import conftest as payments
 from tests.payments.conftest import (
@@ -44,7 +40,6 @@ from tests.payments.conftest import (
     signed,
     subscribe,
 )
-from tests.test_up import free_port
 
 # The payments fixtures this test uses, where pytest looks for them (this module's names).
 localstripe, stripe_front = payments.localstripe, payments.stripe_front
@@ -136,40 +131,18 @@ def page(browser, checkout) -> Iterator[Page]:
 
 @pytest.fixture
 def live_app(database_url, tmp_path, redis_url, stripe_front, prices):
-    """conftest's ``live_app`` with Stripe configured, on each backend (committed for real)."""
-    on_postgres = not database_url.startswith("sqlite")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(
-        {
-            # The SQLite session database is shared with rolled-back tests: use a fresh file.
-            "database_url": database_url if on_postgres else f"sqlite:///{tmp_path}/live.db",
-            "instance_path": tmp_path / "instance",
-            "redis_url": redis_url,
-            "secret_key": SECRET_KEY_FOR_FLASK,
-            "base_url": base,
-            "page_cache_seconds": 0,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "stripe_secret_key": SECRET_KEY,
-            "stripe_webhook_secret": WEBHOOK_SECRET,
-            "stripe_price_monthly": prices["monthly"],
-            "stripe_price_yearly": prices["yearly"],
-            "stripe_api_base": stripe_front.url,
-        }
-    )
-    upgrade_database(app)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base, app
-    server.shutdown()
-    thread.join(timeout=5)
-    server.server_close()
-    app.extensions["kith.db"].engine.dispose()
-    if on_postgres:  # leave the session's database empty and migrated, as the others expect
-        reset_postgres(database_url)
-        upgrade_database(app)
-        app.extensions["kith.db"].engine.dispose()
+    """conftest's live Kith with Stripe configured, on each backend."""
+    with live_kith(
+        tmp_path,
+        redis_url,
+        database_url,
+        stripe_secret_key=SECRET_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_price_monthly=prices["monthly"],
+        stripe_price_yearly=prices["yearly"],
+        stripe_api_base=stripe_front.url,
+    ) as served:
+        yield served
 
 
 @pytest.fixture
