@@ -10,8 +10,8 @@ from flask import Flask
 from app import db, queue
 from app.admin.feedback_views import bp as feedback_inbox_bp
 from app.admin.invites_views import bp as admin_invites_bp
-from app.admin.moderation_views import bp as moderation_bp
 from app.admin.members_views import bp as audience_bp
+from app.admin.moderation_views import bp as moderation_bp
 from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
@@ -21,6 +21,7 @@ from app.discussions.feedback_views import bp as feedback_links_bp
 from app.discussions.forum_views import bp as forum_bp
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
+from app.issues.discovery_views import bp as discovery_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
 from app.members.invite_views import bp as invites_bp
@@ -85,6 +86,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["subscribe_form_token"] = subscribe_form_token
     blueprints = (
         issues_bp,
+        discovery_bp,
         inbound_bp,
         settings_bp,
         invites_bp,

@@ -1,5 +1,6 @@
 """The leak suite: a gated issue's full body reaches exactly the readers the one policy allows,
-on every surface that exists (page, lists, feed, link-preview tags, the email itself).
+on every surface that exists (page, lists, feeds, sitemap, search, link-preview tags, the email
+itself).
 
 Each gated issue carries a unique sentence after its ``<!-- more -->`` marker; the test asks
 every surface as every kind of reader and checks where that sentence shows up.
@@ -24,6 +25,19 @@ VIEWERS = ("anonymous", "free", "invite", "paid", "lapsed", "unsubscribed", "edi
 ALLOWED = {
     "members": {"free", "invite", "paid", "lapsed", "unsubscribed", "editor"},
     "paid": {"invite", "paid", "unsubscribed", "editor"},  # (a paying member off email)
+}
+# A piece of each canary that no query, title, teaser or page wording contains: a search snippet
+# that marks words up (<mark>) or cuts the sentence short still gives itself away by it.
+CANARY_PIECES = {"members": "levain smells", "paid": "paying readers"}
+# Searches for words found only after the marker: they find the issue exactly for the readers
+# above, and for no one else (not even its title may come back).
+SECRET_QUERIES = {
+    "members": ("levain", "green APPLES"),
+    "paid": ("forty-three", "minute fold"),
+}
+# Where a reader with access may see the canary; the issue page must show it to them.
+SHOWS_TO_ALLOWED = {"issue page", "search: title"} | {
+    f"search: {query}" for queries in SECRET_QUERIES.values() for query in queries
 }
 
 
@@ -62,11 +76,20 @@ def readers(session):
 
 
 def surfaces(client, issue) -> dict[str, str]:
+    def search(query: str) -> str:
+        response = client.get("/search", query_string={"q": query})
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
     return {
         "issue page": client.get(f"/issues/{issue.slug}").get_data(as_text=True),
         "home": client.get("/").get_data(as_text=True),
         "archive": client.get("/archive").get_data(as_text=True),
         "feed": client.get("/feed.xml").get_data(as_text=True),
+        "json feed": client.get("/feed.json").get_data(as_text=True),
+        "sitemap": client.get("/sitemap.xml").get_data(as_text=True),
+        "search: title": search(issue.title),
+        **{f"search: {query}": search(query) for query in SECRET_QUERIES[issue.visibility]},
     }
 
 
@@ -78,10 +101,21 @@ def test_every_web_surface_shows_the_full_body_only_to_readers_with_access(
     if viewer != "anonymous":
         sign_in(client, readers[viewer])
     for visibility, issue in gated.items():
+        reads_it = viewer in ALLOWED[visibility]
+        link = f'href="/issues/{issue.slug}"'
         for surface, html in surfaces(client, issue).items():
-            shown = SECRETS[visibility] in html
-            allowed = viewer in ALLOWED[visibility] and surface == "issue page"
-            assert shown == allowed, f"{visibility} issue, {surface}, as {viewer}: shown={shown}"
+            text = html.replace("<mark>", "").replace("</mark>", "")
+            shown = SECRETS[visibility] in text or CANARY_PIECES[visibility] in text
+            where = f"{visibility} issue, {surface}, as {viewer}"
+            if surface == "issue page":
+                assert shown == reads_it, f"{where}: shown={shown}"
+            else:  # a search snippet may show it to a reader with access, nothing else may
+                assert not shown or (reads_it and surface in SHOWS_TO_ALLOWED), where
+            if surface == "search: title":
+                assert link in html, f"{where}: the title is public and must be found"
+            elif surface.startswith("search: "):
+                assert (link in html) == reads_it, f"{where}: found={link in html}"
+                assert (issue.title in html) == reads_it, f"{where}: title shown"
         page = surfaces(client, issue)["issue page"]
         assert "The open teaser." in page  # everyone gets the teaser
         head = page.split("</head>", 1)[0]

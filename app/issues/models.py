@@ -38,6 +38,10 @@ class Issue(Base):
     has_more_marker: Mapped[bool] = mapped_column(Boolean, default=False)
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     reading_minutes: Mapped[int] = mapped_column(Integer, default=1)
+    # Case-folded plain text for search, made with the HTML (service.search_texts): what any
+    # reader may search (title, subtitle, excerpt, teaser), and the body, for readers with access.
+    search_teaser: Mapped[str] = mapped_column(Text, default="", server_default="")
+    search_body: Mapped[str] = mapped_column(Text, default="", server_default="")
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     status: Mapped[str] = mapped_column(String(16), default="draft")
     email_only: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -74,6 +75,9 @@ def save_issue(
     issue.has_more_marker = rendered.has_more_marker
     issue.word_count = rendered.word_count
     issue.reading_minutes = rendered.reading_minutes
+    issue.search_teaser, issue.search_body = search_texts(
+        issue.title, issue.subtitle, issue.excerpt, rendered.teaser_html, rendered.html
+    )
     issue.updated_at = utcnow()
     session.add(issue)
     try:
@@ -84,6 +88,39 @@ def save_issue(
         ) from error
     content_changed(session)
     return issue
+
+
+# Only the renderer's own sanitized output reaches these, and nh3 escapes "<" and ">" inside
+# attribute values, so a tag always runs from "<" to the next ">".
+_PERMALINK = re.compile(r'<a [^>]*class="(?:header-anchor|footnote-backref)"[^>]*>[^<]*</a>')
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|h[1-6]|li|ol|ul|blockquote|pre|br|hr|table|thead|tbody|tr|td|th|section)\b[^>]*>"
+)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(rendered_html: str) -> str:
+    """The words of rendered issue HTML, on one line: for search columns and snippets."""
+    text = _TAG.sub("", _BLOCK_TAG.sub(" ", _PERMALINK.sub("", rendered_html)))
+    return " ".join(html.unescape(text).split())
+
+
+def search_fold(text: str) -> str:
+    """How stored text and queries are compared: case-folded, whitespace collapsed.
+
+    Folding in Python, not with SQL ``lower()``, makes "É" find "é" on SQLite too (whose
+    ``lower()`` and ``LIKE`` only fold ASCII).
+    """
+    return " ".join(text.casefold().split())
+
+
+def search_texts(
+    title: str, subtitle: str, excerpt: str, teaser_html: str, body_html: str
+) -> tuple[str, str]:
+    """The two search columns: what every reader may search (title, subtitle, excerpt and the
+    teaser before ``<!-- more -->``), and the whole body, searched only for readers with access."""
+    public = " ".join((title or "", subtitle or "", excerpt or "", plain_text(teaser_html or "")))
+    return search_fold(public), search_fold(plain_text(body_html or ""))
 
 
 def _new_issue(source: str) -> Issue:
@@ -208,11 +245,12 @@ def update_publication(session: Session, values: Mapping[str, str]) -> Publicati
 def cache_version(session: Session) -> tuple[int, int]:
     """Changes whenever a public page may change: an edit, or a scheduled issue going live."""
     version = session.scalar(select(Publication.content_version).where(Publication.id == 1)) or 0
-    live = session.scalar(select(func.count()).select_from(Issue).where(_web_visible())) or 0
+    live = session.scalar(select(func.count()).select_from(Issue).where(web_visible())) or 0
     return version, live
 
 
-def _web_visible():
+def web_visible():
+    """Issues readers may find on the web: published, live (not scheduled), not email-only."""
     return (
         (Issue.status == "published")
         & (Issue.email_only.is_(False))
@@ -223,10 +261,10 @@ def _web_visible():
 def published_page(session: Session, number: int, per_page: int) -> Page:
     """One page of the archive, newest first."""
     number = max(1, number)
-    total = session.scalar(select(func.count()).select_from(Issue).where(_web_visible())) or 0
+    total = session.scalar(select(func.count()).select_from(Issue).where(web_visible())) or 0
     items = session.scalars(
         select(Issue)
-        .where(_web_visible())
+        .where(web_visible())
         .order_by(Issue.published_at.desc(), Issue.id.desc())
         .limit(per_page)
         .offset((number - 1) * per_page)
@@ -239,7 +277,7 @@ def latest(session: Session, limit: int) -> list[Issue]:
 
 
 def published_by_slug(session: Session, slug: str) -> Issue | None:
-    return session.scalar(select(Issue).where(Issue.slug == slug, _web_visible()))
+    return session.scalar(select(Issue).where(Issue.slug == slug, web_visible()))
 
 
 def all_for_editor(session: Session) -> list[Issue]:
