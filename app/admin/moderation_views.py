@@ -105,28 +105,27 @@ def _render(session: Session, template: str, tab: str, **context):
     )
 
 
-@bp.get("")
-def queue():
+def _list(tab: str, load, template: str):
+    """One page of a moderation list: ``load(session, number, per_page)`` gives it."""
     number = _page_number()
     with transaction() as session:
-        page = moderation.queue(session, number, PER_PAGE["reported"])
-        return _render(session, "queue.html", "reported", page=page)
+        page = load(session, number, PER_PAGE[tab])
+        return _render(session, template, tab, page=page)
+
+
+@bp.get("")
+def queue():
+    return _list("reported", moderation.queue, "queue.html")
 
 
 @bp.get("/hidden")
 def hidden():
-    number = _page_number()
-    with transaction() as session:
-        page = moderation.hidden_posts(session, number, PER_PAGE["hidden"])
-        return _render(session, "hidden.html", "hidden", page=page)
+    return _list("hidden", moderation.hidden_posts, "hidden.html")
 
 
 @bp.get("/suspended")
 def suspended():
-    number = _page_number()
-    with transaction() as session:
-        page = moderation.suspended_members(session, number, PER_PAGE["suspended"])
-        return _render(session, "suspended.html", "suspended", page=page)
+    return _list("suspended", moderation.suspended_members, "suspended.html")
 
 
 @bp.get("/log")
