@@ -8,10 +8,11 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.boards_views import bp as admin_boards_bp
 from app.admin.feedback_views import bp as feedback_inbox_bp
 from app.admin.invites_views import bp as admin_invites_bp
-from app.admin.moderation_views import bp as moderation_bp
 from app.admin.members_views import bp as audience_bp
+from app.admin.moderation_views import bp as moderation_bp
 from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
@@ -101,6 +102,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         feedback_links_bp,
         feedback_inbox_bp,
         moderation_bp,
+        admin_boards_bp,
         health_bp,
     )
     for blueprint in blueprints:
