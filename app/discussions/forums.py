@@ -8,13 +8,15 @@ that a page of topics, with its unread markers, is one query however long the pa
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import nh3
 from sqlalchemy import ColumnElement, and_, case, false, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app.db import utcnow
 from app.discussions import service
@@ -26,7 +28,12 @@ from app.pagination import Page
 MAX_TITLE = 200
 TOPICS_PER_PAGE = 30
 MAX_PAGE = 10_000
-NIL = (0, None, 0)  # a board without topics: none, no activity, nothing unread
+NIL = (0, None, 0)
+# A topic list shows the starter's name: not their tags, and a topic has no issue to join.
+TOPIC_ONLY = (
+    lazyload(Thread.issue),
+    joinedload(Thread.author).lazyload(Member.tags),
+)  # a board without topics: none, no activity, nothing unread
 
 
 class TopicError(ValueError):
@@ -144,7 +151,8 @@ def topics_page(
     total = session.scalar(select(func.count(Thread.id)).where(listed)) or 0
     query = _with_markers(select(Thread, _unread(viewer).label("unread")), viewer).where(listed)
     rows = session.execute(
-        query.order_by(Thread.pinned.desc(), Thread.last_post_at.desc(), Thread.id.desc())
+        query.options(*TOPIC_ONLY)
+        .order_by(Thread.pinned.desc(), Thread.last_post_at.desc(), Thread.id.desc())
         .limit(per_page)
         .offset((max(1, number) - 1) * per_page)
     )
@@ -247,10 +255,14 @@ class SearchError(ValueError):
     """A search that cannot run as asked; the message says why."""
 
 
+Marked = list[tuple[str, bool]]  # pieces of text, True where a searched word matched
+
+
 @dataclass(frozen=True)
 class SearchHit:
     post: Post
-    snippet: list[tuple[str, bool]]  # pieces of text, True where a searched word matched
+    title: Marked
+    snippet: Marked
 
     @property
     def thread(self) -> Thread:
@@ -317,18 +329,27 @@ def search(
         select(Post)
         .join(Thread, Post.thread_id == Thread.id)
         .where(where)
+        .options(
+            joinedload(Post.author).lazyload(Member.tags),
+            joinedload(Post.thread).lazyload(Thread.author),
+            joinedload(Post.thread).lazyload(Thread.issue),
+        )
         .order_by(Post.created_at.desc(), Post.id.desc())
         .limit(per_page)
         .offset((number - 1) * per_page)
     ).all()
-    return Page([SearchHit(post, snippet(post.body_markdown, words)) for post in posts], number,
-                total, per_page)  # fmt: skip
+    hits = [
+        SearchHit(post, mark(post.thread.title, words), snippet(post.body_html, words))
+        for post in posts
+    ]
+    return Page(hits, number, total, per_page)
 
 
-def snippet(text: str, words: list[str]) -> list[tuple[str, bool]]:
-    """A short excerpt of ``text`` around the first searched word, split into plain and
-    matching pieces so the page can mark the matches (and escape everything)."""
-    flat = " ".join(text.split())
+def snippet(body_html: str, words: list[str]) -> Marked:
+    """A short excerpt of a post's text around the first searched word, split into plain and
+    matching pieces so the page can mark the matches (and escape everything). Taken from
+    the rendered post, so readers see words, not markdown."""
+    flat = " ".join(html.unescape(nh3.clean(body_html, tags=set())).split())
     lower = flat.lower()
     hits = [lower.find(word) for word in words if word in lower]
     start = max(0, min(hits, default=0) - SNIPPET_BEFORE)
@@ -336,11 +357,11 @@ def snippet(text: str, words: list[str]) -> list[tuple[str, bool]]:
         start = flat.find(" ", start) + 1 or start
     end = min(len(flat), start + SNIPPET_LENGTH)
     excerpt = ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
-    return _mark(excerpt, words)
+    return mark(excerpt, words)
 
 
-def _mark(excerpt: str, words: list[str]) -> list[tuple[str, bool]]:
-    pieces: list[tuple[str, bool]] = []
+def mark(excerpt: str, words: list[str]) -> Marked:
+    pieces: Marked = []
     lower, at = excerpt.lower(), 0
     if len(lower) != len(excerpt):  # a letter whose lower case is longer: do not guess where
         return [(excerpt, False)]
