@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -76,8 +85,13 @@ def _board(session: Session, slug: str) -> Board:
     return board
 
 
-def _gate_page(board: Board, gate: str):
-    return render_template("forum/gate.html", board=board, gate=gate), 403
+def _readable_board(session: Session, slug: str) -> tuple[Any, Board]:
+    """The viewer and the board they may read; else the board's gate page (403), or 404."""
+    viewer, board = _viewer(session), _board(session, slug)
+    if gate := forums.board_gate(viewer, board):
+        page = render_template("forum/gate.html", board=board, gate=gate)
+        abort(make_response(page, 403))
+    return viewer, board
 
 
 def _sign_in_first():
@@ -95,10 +109,7 @@ def index():
 def board(slug: str):
     number = _page_number()
     with transaction() as session:
-        viewer = _viewer(session)
-        found = _board(session, slug)
-        if gate := forums.board_gate(viewer, found):
-            return _gate_page(found, gate)
+        viewer, found = _readable_board(session, slug)
         page = forums.topics_page(session, viewer, found, number)
         if number > page.pages:
             abort(404)
@@ -116,10 +127,7 @@ def new_topic(slug: str):
         return _sign_in_first()
     form = TopicForm()
     with transaction() as session:
-        viewer = _viewer(session)
-        found = _board(session, slug)
-        if gate := forums.board_gate(viewer, found):
-            return _gate_page(found, gate)
+        viewer, found = _readable_board(session, slug)
         if refused := forums.start_gate(viewer, found):
             return _topic_form(found, form, 403, service.PostRefused(refused))
         if not form.validate_on_submit():
@@ -159,10 +167,11 @@ def _mark_read(slug: str | None):
     if not ButtonForm().validate_on_submit():
         abort(400)
     with transaction() as session:
-        viewer = _viewer(session)
-        boards = [_board(session, slug)] if slug else forums.all_boards(session)
-        if slug and (gate := forums.board_gate(viewer, boards[0])):
-            return _gate_page(boards[0], gate)
+        if slug:
+            viewer, board = _readable_board(session, slug)
+            boards = [board]
+        else:
+            viewer, boards = _viewer(session), forums.all_boards(session)
         count = forums.mark_boards_read(session, viewer, boards)
     flash(f"Marked {count} topic{'' if count == 1 else 's'} read.", "success")
     target = url_for("forum.board", slug=slug) if slug else url_for("forum.index")
@@ -175,13 +184,8 @@ def search():
     query, slug = request.args.get("q", ""), request.args.get("board", "")
     number = _page_number()
     with transaction() as session:
-        viewer = _viewer(session)
-        boards = forums.all_boards(session)
-        scope = boards
-        if slug:
-            scope = [_board(session, slug)]
-            if gate := forums.board_gate(viewer, scope[0]):
-                return _gate_page(scope[0], gate)
+        viewer, boards = _viewer(session), forums.all_boards(session)
+        scope = [_readable_board(session, slug)[1]] if slug else boards
         page, error = None, None
         if query.strip():
             try:
