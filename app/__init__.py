@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.boards_views import bp as admin_boards_bp
 from app.admin.feedback_views import bp as feedback_inbox_bp
 from app.admin.invites_views import bp as admin_invites_bp
 from app.admin.members_views import bp as audience_bp
@@ -103,6 +104,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         feedback_links_bp,
         feedback_inbox_bp,
         moderation_bp,
+        admin_boards_bp,
         health_bp,
     )
     for blueprint in blueprints:

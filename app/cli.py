@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 from app import embedded_redis
 from app.config import PROJECT_ROOT
 from app.db import transaction
+from app.discussions.commands import boards_group, seed_demo_forum
 from app.inbound.commands import inbound_smtp_command
 from app.issues import content
 from app.members import service as members
@@ -87,6 +88,7 @@ def demo() -> None:
     """Migrate the database and seed the demo publication from content/."""
     upgrade_database(current_app._get_current_object())
     _sync(_settings().content_dir)
+    seed_demo_forum(DEMO_EDITOR)
 
 
 @click.command("worker")
@@ -112,6 +114,7 @@ def up(host: str, port: int, editor_email: str) -> None:
     except click.ClickException as error:
         click.echo(f"warning: {error.message}", err=True)
     link = _editor_link(editor_email)
+    seed_demo_forum(editor_email)
     redis_url = settings.redis_url or embedded_redis.ensure_running(settings.instance_path)
     app.extensions["kith.redis_url"] = redis_url
     worker_process = subprocess.Popen(
@@ -138,7 +141,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    commands += (invites_group,)
+    commands += (invites_group, boards_group)
     sending = (send_command, send_status_command, send_control_command)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)
