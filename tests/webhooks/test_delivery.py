@@ -34,9 +34,7 @@ def attempts(session, delivery: WebhookDelivery) -> list[WebhookAttempt]:
     return list(session.scalars(query.order_by(WebhookAttempt.number)))
 
 
-def test_a_delivery_is_a_signed_json_post_the_receiver_can_verify(
-    app, session, endpoint, receiver
-):
+def test_a_delivery_is_a_signed_json_post_the_receiver_can_verify(app, session, endpoint, receiver):
     delivery = emit_one(session)
     assert try_due(app, session) == ["delivered"]
     [request] = receiver.received
@@ -178,9 +176,7 @@ def test_a_claim_that_expired_meanwhile_does_not_overwrite_the_new_owner(
     assert deliveries(session)[0].status == "delivering"  # still the fresh claim's
 
 
-def test_a_disabled_endpoint_gets_nothing_until_it_is_on_again(
-    app, session, endpoint, receiver
-):
+def test_a_disabled_endpoint_gets_nothing_until_it_is_on_again(app, session, endpoint, receiver):
     emit_one(session)
     endpoints.update(
         session, endpoint.id, base_url="http://localhost", url=endpoint.url,
@@ -258,9 +254,7 @@ def test_the_sweep_is_part_of_every_workers_maintenance(app):
     assert jobs.requeue_due in app.extensions["kith.maintenance"]
 
 
-def test_a_large_commit_queues_one_sweep_job_that_fans_out(
-    app, session, endpoint, receiver, redis
-):
+def test_a_large_commit_queues_one_sweep_job_that_fans_out(app, session, endpoint, receiver, redis):
     count = outbox.FAN_OUT + 1
     with app.app_context(), app.extensions["kith.db"].transaction() as work:
         outbox.emit_many(work, "member.created", lambda: [{"n": n} for n in range(count)])
