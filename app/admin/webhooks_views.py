@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -24,7 +25,7 @@ class EndpointForm(FlaskForm):
     )  # fmt: skip
     description = StringField("Description (for you)", validators=[Length(max=200)])
     events = SelectMultipleField(
-        "Events to send", choices=[(name, name) for name in EVENT_TYPES],
+        "Events to send", choices=[SelectChoice(name, name) for name in EVENT_TYPES],
         widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
     )  # fmt: skip
     active = BooleanField("Active: send events to this URL", default=True)
@@ -56,7 +57,7 @@ def _list_page(form: EndpointForm | None = None, status: int = 200):
             "admin/webhooks.html",
             summaries=endpoints.overview(session),
             form=form or EndpointForm(formdata=None),
-            button=ButtonForm(),
+            max_attempts=service.MAX_ATTEMPTS,
         )
     return page, status
 
@@ -96,7 +97,6 @@ def _endpoint_page(endpoint_id: int, form: EndpointForm | None = None, status: i
             endpoint=found,
             deliveries=endpoints.deliveries(session, endpoint_id),
             form=form or EndpointForm(formdata=None, obj=found),
-            button=ButtonForm(),
             max_attempts=service.MAX_ATTEMPTS,
         )
     return page, status
@@ -179,7 +179,6 @@ def _delivery_page(delivery_id: int, status: int = 200):
         page = render_template(
             "admin/webhook_delivery.html",
             detail=detail,
-            button=ButtonForm(),
             max_attempts=service.MAX_ATTEMPTS,
         )
     return page, status
