@@ -41,25 +41,34 @@ def _base_url() -> str:
     return current_app.extensions["kith.settings"].base_url
 
 
-def _fields(form: EndpointForm) -> dict:
-    return {
-        "base_url": _base_url(),
-        "url": form.url.data or "",
-        "events": form.events.data or [],
-        "description": form.description.data or "",
-        "active": bool(form.active.data),
-    }
+def _choice(form: EndpointForm) -> endpoints.Choice:
+    return endpoints.Choice(
+        url=form.url.data or "",
+        events=form.events.data or [],
+        description=form.description.data or "",
+        active=bool(form.active.data),
+    )
+
+
+def _page(template: str, load, status: int = 200):
+    """Render ``template`` with what ``load(session)`` finds; a 404 when it finds nothing."""
+    with transaction() as session:
+        try:
+            context = load(session)
+        except endpoints.EndpointError:
+            abort(404)
+        page = render_template(template, max_attempts=service.MAX_ATTEMPTS, **context)
+    return page, status
 
 
 def _list_page(form: EndpointForm | None = None, status: int = 200):
-    with transaction() as session:
-        page = render_template(
-            "admin/webhooks.html",
-            summaries=endpoints.overview(session),
-            form=form or EndpointForm(formdata=None),
-            max_attempts=service.MAX_ATTEMPTS,
-        )
-    return page, status
+    def load(session) -> dict:
+        return {
+            "summaries": endpoints.overview(session),
+            "form": form or EndpointForm(formdata=None),
+        }
+
+    return _page("admin/webhooks.html", load, status)
 
 
 @bp.get("")
@@ -74,7 +83,7 @@ def create():
         return _list_page(form, 400)
     try:
         with transaction() as session:
-            endpoint_id = endpoints.create(session, **_fields(form)).id
+            endpoint_id = endpoints.create(session, _choice(form), base_url=_base_url()).id
     except endpoints.EndpointError as error:
         _field_for(form, error).errors.append(str(error))
         return _list_page(form, 400)
@@ -87,19 +96,15 @@ def _field_for(form: EndpointForm, error: Exception):
 
 
 def _endpoint_page(endpoint_id: int, form: EndpointForm | None = None, status: int = 200):
-    with transaction() as session:
-        try:
-            found = endpoints.get(session, endpoint_id)
-        except endpoints.EndpointError:
-            abort(404)
-        page = render_template(
-            "admin/webhook.html",
-            endpoint=found,
-            deliveries=endpoints.deliveries(session, endpoint_id),
-            form=form or EndpointForm(formdata=None, obj=found),
-            max_attempts=service.MAX_ATTEMPTS,
-        )
-    return page, status
+    def load(session) -> dict:
+        found = endpoints.get(session, endpoint_id)
+        return {
+            "endpoint": found,
+            "deliveries": endpoints.deliveries(session, endpoint_id),
+            "form": form or EndpointForm(formdata=None, obj=found),
+        }
+
+    return _page("admin/webhook.html", load, status)
 
 
 @bp.get("/<int:endpoint_id>")
@@ -114,7 +119,7 @@ def update(endpoint_id: int):
         return _endpoint_page(endpoint_id, form, 400)
     try:
         with transaction() as session:
-            endpoints.update(session, endpoint_id, **_fields(form))
+            endpoints.update(session, endpoint_id, _choice(form), base_url=_base_url())
     except endpoints.EndpointError as error:
         _field_for(form, error).errors.append(str(error))
         return _endpoint_page(endpoint_id, form, 400)
@@ -122,66 +127,58 @@ def update(endpoint_id: int):
     return redirect(url_for("admin_webhooks.endpoint", endpoint_id=endpoint_id))
 
 
-def _act(endpoint_id: int, action, done: str):
-    """A button on the endpoint page: CSRF-checked, one service call, a message either way."""
+def _button(action, *, done: str, then: str, or_show):
+    """A button: CSRF-checked, one service call in a transaction, a message either way.
+
+    Something that does not exist is a 404; a refusal is shown on ``or_show()`` as a 400.
+    """
     if not ButtonForm().validate_on_submit():
         abort(400)
     try:
         with transaction() as session:
-            endpoints.get(session, endpoint_id)
             action(session)
     except endpoints.EndpointError:
         abort(404)
     except service.DeliveryError as error:
         flash(str(error), "error")
-        return _endpoint_page(endpoint_id, status=400)
+        return or_show()
     flash(done, "success")
-    return redirect(url_for("admin_webhooks.endpoint", endpoint_id=endpoint_id))
+    return redirect(then)
 
 
-@bp.post("/<int:endpoint_id>/rotate")
-def rotate(endpoint_id: int):
-    return _act(
-        endpoint_id,
-        lambda session: endpoints.rotate_secret(session, endpoint_id),
+# The buttons on an endpoint's page: what each does, and what the editor is told after.
+ENDPOINT_BUTTONS = {
+    "rotate": (
+        endpoints.rotate_secret,
         "New secret made: every request from now on is signed with it. Update the receiver.",
-    )
-
-
-@bp.post("/<int:endpoint_id>/test")
-def send_test(endpoint_id: int):
-    return _act(
-        endpoint_id,
-        lambda session: service.send_test(session, endpoint_id),
+    ),
+    "test": (
+        service.send_test,
         "Test event queued: it shows in the deliveries below within moments.",
+    ),
+    "delete": (endpoints.delete, "Endpoint deleted: it is sent nothing more."),
+}
+
+
+@bp.post("/<int:endpoint_id>/<any(rotate, test, delete):button>")
+def endpoint_button(endpoint_id: int, button: str):
+    action, done = ENDPOINT_BUTTONS[button]
+    then = url_for("admin_webhooks.endpoint", endpoint_id=endpoint_id)
+    if button == "delete":
+        then = url_for("admin_webhooks.webhooks_list")
+    return _button(
+        lambda session: action(session, endpoint_id),
+        done=done,
+        then=then,
+        or_show=lambda: _endpoint_page(endpoint_id, None, 400),
     )
-
-
-@bp.post("/<int:endpoint_id>/delete")
-def delete(endpoint_id: int):
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        with transaction() as session:
-            endpoints.delete(session, endpoint_id)
-    except endpoints.EndpointError:
-        abort(404)
-    flash("Endpoint deleted: it is sent nothing more.", "success")
-    return redirect(url_for("admin_webhooks.webhooks_list"))
 
 
 def _delivery_page(delivery_id: int, status: int = 200):
-    with transaction() as session:
-        try:
-            detail = endpoints.delivery_detail(session, delivery_id)
-        except endpoints.EndpointError:
-            abort(404)
-        page = render_template(
-            "admin/webhook_delivery.html",
-            detail=detail,
-            max_attempts=service.MAX_ATTEMPTS,
-        )
-    return page, status
+    def load(session) -> dict:
+        return {"detail": endpoints.delivery_detail(session, delivery_id)}
+
+    return _page("admin/webhook_delivery.html", load, status)
 
 
 @bp.get("/deliveries/<int:delivery_id>")
@@ -191,13 +188,9 @@ def delivery(delivery_id: int):
 
 @bp.post("/deliveries/<int:delivery_id>/retry")
 def retry(delivery_id: int):
-    if not ButtonForm().validate_on_submit():
-        abort(400)
-    try:
-        with transaction() as session:
-            service.retry_now(session, delivery_id)
-    except service.DeliveryError as error:
-        flash(str(error), "error")
-        return _delivery_page(delivery_id, status=400)
-    flash("Retrying now: the result shows below within moments.", "success")
-    return redirect(url_for("admin_webhooks.delivery", delivery_id=delivery_id))
+    return _button(
+        lambda session: service.retry_now(session, delivery_id),
+        done="Retrying now: the result shows below within moments.",
+        then=url_for("admin_webhooks.delivery", delivery_id=delivery_id),
+        or_show=lambda: _delivery_page(delivery_id, 400),
+    )

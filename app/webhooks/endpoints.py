@@ -72,45 +72,36 @@ def get(session: Session, endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
-def create(
-    session: Session,
-    *,
-    base_url: str,
-    url: str,
-    events: Iterable[str],
-    description: str = "",
-    active: bool = True,
-) -> WebhookEndpoint:
+@dataclass(frozen=True, kw_only=True)
+class Choice:
+    """What the editor sets on an endpoint; ``create`` and ``update`` check it."""
+
+    url: str
+    events: Iterable[str]
+    description: str = ""
+    active: bool = True
+
+
+def _apply(endpoint: WebhookEndpoint, choice: Choice, base_url: str) -> None:
+    url, events = clean_url(choice.url, base_url=base_url), clean_events(choice.events)
+    endpoint.url, endpoint.events = url, events
+    endpoint.description, endpoint.active = choice.description.strip()[:200], choice.active
+
+
+def create(session: Session, choice: Choice, *, base_url: str) -> WebhookEndpoint:
     """Register an endpoint with a new secret (shown to the editor in the admin)."""
-    endpoint = WebhookEndpoint(
-        url=clean_url(url, base_url=base_url),
-        events=clean_events(events),
-        description=description.strip()[:200],
-        active=active,
-        secret=signing.new_secret(),
-    )
+    endpoint = WebhookEndpoint(secret=signing.new_secret())
+    _apply(endpoint, choice, base_url)
     session.add(endpoint)
     session.flush()
     return endpoint
 
 
-def update(
-    session: Session,
-    endpoint_id: int,
-    *,
-    base_url: str,
-    url: str,
-    events: Iterable[str],
-    description: str = "",
-    active: bool = True,
-) -> WebhookEndpoint:
+def update(session: Session, endpoint_id: int, choice: Choice, *, base_url: str) -> WebhookEndpoint:
     """Change an endpoint. Turned back on, it gets what waited for it meanwhile."""
     endpoint = get(session, endpoint_id)
-    endpoint.url = clean_url(url, base_url=base_url)
-    endpoint.events = clean_events(events)
-    endpoint.description = description.strip()[:200]
-    reactivated = active and not endpoint.active
-    endpoint.active = active
+    reactivated = choice.active and not endpoint.active
+    _apply(endpoint, choice, base_url)
     session.flush()
     if reactivated:
         waiting = session.execute(

@@ -103,11 +103,17 @@ def closed_port_url() -> str:
 
 
 def make_endpoint(session, url: str, events=EVENT_TYPES, *, active: bool = True):
-    endpoint = endpoints.create(
-        session, base_url="http://localhost", url=url, events=events, active=active
-    )
+    choice = endpoints.Choice(url=url, events=events, active=active)
+    endpoint = endpoints.create(session, choice, base_url="http://localhost")
     session.commit()
     return endpoint
+
+
+def switch(session, endpoint: WebhookEndpoint, *, active: bool) -> None:
+    """Turn an endpoint off or on, as the editor's form does."""
+    choice = endpoints.Choice(url=endpoint.url, events=endpoint.events, active=active)
+    endpoints.update(session, endpoint.id, choice, base_url="http://localhost")
+    session.commit()
 
 
 @pytest.fixture

@@ -36,9 +36,8 @@ def live_app(database_url, tmp_path, redis_url):
 def test_concurrent_jobs_for_one_delivery_make_one_request(live_app, receiver):
     database = live_app.extensions["kith.db"]
     with database.transaction() as session:
-        endpoint = endpoints.create(
-            session, base_url="http://localhost", url=receiver.url, events=EVENT_TYPES
-        )
+        choice = endpoints.Choice(url=receiver.url, events=EVENT_TYPES)
+        endpoint = endpoints.create(session, choice, base_url="http://localhost")
         # Outside an app context no job is queued at commit: this test runs the jobs itself.
         outbox.record(session, "member.created", [{"member": {"id": 1}}], [endpoint.id],
                       now=utcnow())  # fmt: skip

@@ -18,7 +18,13 @@ from app.queue import queue
 from app.webhooks import endpoints, jobs, outbox, service, signing
 from app.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.conftest import make_member, run_jobs
-from tests.webhooks.conftest import closed_port_url, deliveries, make_endpoint, try_due
+from tests.webhooks.conftest import (
+    closed_port_url,
+    deliveries,
+    make_endpoint,
+    switch,
+    try_due,
+)
 
 
 def emit_one(session, name: str = "Ada") -> WebhookDelivery:
@@ -178,19 +184,11 @@ def test_a_claim_that_expired_meanwhile_does_not_overwrite_the_new_owner(
 
 def test_a_disabled_endpoint_gets_nothing_until_it_is_on_again(app, session, endpoint, receiver):
     emit_one(session)
-    endpoints.update(
-        session, endpoint.id, base_url="http://localhost", url=endpoint.url,
-        events=endpoint.events, active=False,
-    )  # fmt: skip
-    session.commit()
+    switch(session, endpoint, active=False)
     assert try_due(app, session) == [] and receiver.received == []
     with app.app_context():
         assert jobs.attempt(deliveries(session)[0].id) == "not due"
-    endpoints.update(
-        session, endpoint.id, base_url="http://localhost", url=endpoint.url,
-        events=endpoint.events, active=True,
-    )  # fmt: skip
-    session.commit()
+    switch(session, endpoint, active=True)
     assert try_due(app, session) == ["delivered"] and len(receiver.received) == 1
 
 

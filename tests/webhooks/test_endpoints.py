@@ -58,15 +58,17 @@ def test_events_must_be_chosen_from_the_list():
         endpoints.clean_events(["webhook.test"])
 
 
+def choice(url: str) -> endpoints.Choice:
+    return endpoints.Choice(url=url, events=EVENT_TYPES)
+
+
 def test_an_endpoint_gets_its_own_secret_and_a_bad_one_writes_nothing(session):
     made = [
-        endpoints.create(
-            session, base_url=LIVE, url=f"https://h{n}.example.com", events=EVENT_TYPES
-        )
+        endpoints.create(session, choice(f"https://h{n}.example.com"), base_url=LIVE)
         for n in range(2)
     ]
     assert made[0].secret != made[1].secret and made[0].active
     with pytest.raises(endpoints.EndpointError):
-        endpoints.create(session, base_url=LIVE, url="http://h.example.com", events=EVENT_TYPES)
+        endpoints.create(session, choice("http://h.example.com"), base_url=LIVE)
     session.commit()
     assert len(session.scalars(select(WebhookEndpoint)).all()) == 2
