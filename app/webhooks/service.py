@@ -96,7 +96,7 @@ def claim(session: Session, delivery_id: int, *, now: datetime | None = None) ->
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # delivered | pending (tried again at next_attempt_at) | failed | lost
+    status: str  # delivered | pending (tried again at next_attempt_at) | failed | lost | gone
     attempts: int
     next_attempt_at: datetime | None = None
 
@@ -110,6 +110,9 @@ def record(
     job's now; the try is recorded all the same.
     """
     now = now or utcnow()
+    exists = select(WebhookDelivery.id).where(WebhookDelivery.id == request.delivery_id)
+    if session.scalar(exists) is None:
+        return Outcome("gone", request.attempt)  # its endpoint was deleted meanwhile
     error = "" if response.ok else (response.error or f"HTTP {response.status_code}")
     session.add(
         WebhookAttempt(

@@ -17,6 +17,7 @@ from app.db import utcnow
 from app.queue import queue
 from app.webhooks import endpoints, jobs, outbox, service, signing
 from app.webhooks.models import WebhookAttempt, WebhookDelivery
+from app.webhooks.transport import Response
 from tests.conftest import make_member, run_jobs
 from tests.webhooks.conftest import (
     closed_port_url,
@@ -175,11 +176,19 @@ def test_a_claim_that_expired_meanwhile_does_not_overwrite_the_new_owner(
     service.reconcile(session, now=start + service.LEASE * 2)
     fresh = service.claim(session, delivery.id, now=start + service.LEASE * 2)
     assert fresh is not None and fresh.attempt == 2
-    from app.webhooks.transport import Response
-
     late = service.record(session, stale, Response(200, "ok", "", 5))
     assert late.status == "lost"
     assert deliveries(session)[0].status == "delivering"  # still the fresh claim's
+
+
+def test_an_endpoint_deleted_during_a_try_loses_the_result_quietly(
+    app, session, endpoint, receiver
+):
+    delivery = emit_one(session)
+    request = service.claim(session, delivery.id)
+    endpoints.delete(session, endpoint.id)
+    outcome = service.record(session, request, Response(200, "ok", "", 5))
+    assert outcome.status == "gone" and deliveries(session) == []
 
 
 def test_a_disabled_endpoint_gets_nothing_until_it_is_on_again(app, session, endpoint, receiver):
