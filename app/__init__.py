@@ -16,6 +16,7 @@ from app.admin.moderation_views import bp as moderation_bp
 from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
+from app.admin.webhooks_views import bp as webhooks_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.discussions.feedback_views import bp as feedback_links_bp
@@ -37,6 +38,7 @@ from app.sending.jobs import reconcile as reconcile_sends
 from app.web import errors, security
 from app.web.health import bp as health_bp
 from app.web.page_cache import PageCache, PageCacheMiddleware, page_cache
+from app.webhooks.jobs import requeue_due as requeue_webhooks
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -62,7 +64,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["kith.settings"] = settings
     app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
     # Run by every worker each WORKER_MAINTENANCE_SECONDS; each must be idempotent.
-    app.extensions["kith.maintenance"] = (reconcile_sends, expire_lapsed_memberships)
+    app.extensions["kith.maintenance"] = (
+        reconcile_sends,
+        expire_lapsed_memberships,
+        requeue_webhooks,
+    )
 
     db.init_app(app, settings.database_url)
     queue.init_app(app, settings.redis_url)
@@ -105,6 +111,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         feedback_inbox_bp,
         moderation_bp,
         admin_boards_bp,
+        webhooks_bp,
         health_bp,
     )
     for blueprint in blueprints:

@@ -26,6 +26,7 @@ def all_models() -> MetaData:
     from app.members import models as _members  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
     from app.sending import models as _sending  # noqa: F401
+    from app.webhooks import models as _webhooks  # noqa: F401
 
     return Base.metadata
 

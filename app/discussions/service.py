@@ -15,12 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.db import utcnow
 from app.discussions.models import REACTIONS, Notification, Post, Reaction, ReadMarker, Thread
 from app.discussions.rendering import render_post
 from app.issues.models import Issue
 from app.members import access
 from app.members.models import Member
+from app.webhooks import payloads
 
 MAX_BODY = 20_000  # characters of markdown
 RATE_WINDOW = timedelta(minutes=10)
@@ -111,6 +113,7 @@ def create_post(
     author.last_replied_at = now
     session.flush()
     _notify(session, post, parent, thread)
+    webhooks.emit(session, "reply.created", lambda: payloads.post(post))
     return post
 
 

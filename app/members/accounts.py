@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.config import Settings
 from app.members import service, tokens
 from app.members.models import ConsentEvent, Member
@@ -69,13 +70,14 @@ def confirm_email_change(
     )
     if taken is not None:
         raise EmailTaken("That address already belongs to another account.")
-    old_hash = tokens.email_hash(member.email)
+    old_hash, was = tokens.email_hash(member.email), {"email": member.email}
     member.email, member.pending_email = new_email, None
     member.session_version += 1
     record_consent(
         session, member, "email_change", source="email link", ip=ip, detail=f"from {old_hash}"
     )
     session.flush()
+    webhooks.member_changed(session, member, was)
     return member
 
 
@@ -117,6 +119,7 @@ def export_data(session: Session, member: Member) -> dict[str, Any]:
 
 def delete_account(session: Session, member: Member, *, ip: str | None) -> None:
     """Erase the member. Their consent history stays, tied only to a hash of the address."""
+    webhooks.member_deleted(session, member)
     session.add(
         ConsentEvent(
             member_id=None,

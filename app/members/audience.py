@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.members import segments, service
 from app.members.models import TIERS, ConsentEvent, Member, Segment, Tag, member_tags
 from app.members.subscriptions import record_consent
@@ -90,6 +91,7 @@ def add_member(
     set_tags(session, [member.id], tags, add=True)
     record_consent(session, member, "added", source="admin", detail=f"added by {editor}")
     session.flush()
+    webhooks.member_created(session, member)
     return member
 
 

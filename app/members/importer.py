@@ -21,6 +21,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.db import bulk_insert, one_of_values, transaction, utcnow
 from app.members import audience, service, tokens
 from app.members.csv_io import (
@@ -218,6 +219,7 @@ class Importer:
         known = [item for item in items if item.email in existing]
         if fresh:
             self._insert(session, fresh, tag_ids)
+            webhooks.members_created(session, [item.email for item in fresh])
         changed = self._update(session, known, existing)
         changed |= self._tag(session, known, existing, tag_ids)
         totals.created += len(fresh)
@@ -333,6 +335,7 @@ class Importer:
             batch = [change for _, change in changes if tuple(sorted(change)) == keys]
             session.execute(update(Member), batch)
         bulk_insert(session, ConsentEvent.__table__, consents)
+        webhooks.members_changed(session, {c["id"]: _was(existing[e], c) for e, c in changes})
         return {email for email, _ in changes}
 
     @staticmethod
@@ -364,6 +367,11 @@ class Importer:
         bulk_insert(session, member_tags, [{"member_id": m, "tag_id": t} for m, t in missing])
         emails_by_id = {row.id: email for email, row in existing.items()}
         return {emails_by_id[member_id] for member_id, _ in missing}
+
+
+def _was(row: Any, change: dict[str, Any]) -> dict[str, Any]:
+    """A changed member's old values (and old status, always), for its webhook event."""
+    return {"status": row.status} | {key: getattr(row, key) for key in change if key != "id"}
 
 
 def export_rows(session: Session, condition) -> Iterator[list[str]]:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.config import Settings
 from app.db import utcnow
 from app.members import service, tokens
@@ -112,11 +113,13 @@ def confirm(session: Session, settings: Settings, token: str, *, ip: str | None)
         raise tokens.TokenError(
             "You unsubscribed after this link was sent. Subscribe again to get a new one."
         )
+    was = {"status": member.status}
     member.status = "active"
     member.confirmed_at = utcnow()
     member.unsubscribed_at = None
     record_consent(session, member, "confirm", source="email link", ip=ip)
     session.flush()
+    webhooks.member_changed(session, member, was)
     return Confirmation(member, newly_confirmed=True)
 
 
@@ -131,10 +134,12 @@ def unsubscribe(
     """Stop all bulk mail to the link's member at once; no sign-in, and safe to repeat."""
     member = _member_for(session, settings, "unsubscribe", token)
     if member.status in ("active", "pending"):
+        was = {"status": member.status}
         member.status = "unsubscribed"
         member.unsubscribed_at = utcnow()
         record_consent(session, member, "unsubscribe", source=source, ip=ip)
         session.flush()
+        webhooks.member_changed(session, member, was)
     return member
 
 

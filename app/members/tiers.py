@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.members.models import Invite, InviteRedemption, Member
 
 RANK = {"free": 0, "invite": 1, "paid": 2}
@@ -20,9 +21,7 @@ def grant(session: Session, member: Member, tier: str) -> bool:
     """Raise ``member`` to ``tier`` if that is higher than what they have; True if it changed."""
     if RANK[tier] <= RANK[member.tier]:
         return False
-    member.tier = tier
-    session.flush()
-    return True
+    return _set(session, member, tier)
 
 
 def paid_started(session: Session, member: Member) -> bool:
@@ -33,19 +32,25 @@ def paid_ended(session: Session, member: Member) -> bool:
     """A subscription ended (or lapsed past its grace): back to invited or free."""
     if member.tier != "paid":
         return False
-    member.tier = "invite" if _redeemed_invite(session, member) else "free"
-    session.flush()
-    return True
+    return _set(session, member, "invite" if _redeemed_invite(session, member) else "free")
 
 
 def set_by_editor(session: Session, member: Member, tier: str) -> bool:
     """An editor's choice stands as given (down as well as up)."""
     if tier not in RANK:
         raise ValueError(f"unknown tier {tier!r}")
-    changed = member.tier != tier
+    return _set(session, member, tier)
+
+
+def _set(session: Session, member: Member, tier: str) -> bool:
+    """The one assignment of a tier (and its ``member.updated`` event); True if it changed."""
+    was = {"tier": member.tier, "status": member.status}
     member.tier = tier
     session.flush()
-    return changed
+    if was["tier"] == tier:
+        return False
+    webhooks.member_changed(session, member, was)
+    return True
 
 
 def _redeemed_invite(session: Session, member: Member) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.config import Settings
 from app.db import utcnow
 from app.members import tiers
@@ -22,6 +23,7 @@ from app.members.models import Member
 from app.payments import prices
 from app.payments.gateway import Gateway, RemoteSubscription
 from app.payments.models import StripeEvent, Subscription
+from app.webhooks import payloads
 
 GRACE = timedelta(days=7)  # a failed renewal keeps access this long past the period's end
 PAID_STATUSES = {"active", "trialing"}
@@ -133,11 +135,16 @@ def _customer_deleted(session: Session, gateway: Gateway, obj: dict, now: dateti
     member = _member_by_customer(session, obj["id"])
     if member is None:
         return
+    changed = []
     for subscription in _subscriptions_of(session, member):
+        if subscription.status != "canceled":
+            changed.append((subscription, subscription.status))
         subscription.status = "canceled"
         subscription.updated_at = now
     member.stripe_customer_id = None
     tiers.paid_ended(session, member)
+    for row, was in changed:
+        _payment_updated(session, row, member, was)
 
 
 HANDLERS: dict[str, Callable[[Session, Gateway, dict, datetime], None]] = {
@@ -167,13 +174,28 @@ def sync_subscription(
     if row is None:
         row = Subscription(stripe_subscription_id=remote.id)
         session.add(row)
+    before = _state(row)
     _copy(row, remote, now)
     if member is not None:
         row.member_id = member.id
     session.flush()
     if member is not None:
         update_access(session, member, now=now)
+    if _state(row) != before:
+        _payment_updated(session, row, member, before[0])
     return row
+
+
+def _state(row: Subscription) -> tuple:
+    """What a ``payment.updated`` event reports a change of (status first)."""
+    return (row.status, row.price_id, row.current_period_end, row.cancel_at_period_end)
+
+
+def _payment_updated(
+    session: Session, row: Subscription, member: Member | None, was: str | None
+) -> None:
+    payload = payloads.subscription(row, member, previous_status=was)
+    webhooks.emit(session, "payment.updated", payload)
 
 
 def _copy(row: Subscription, remote: RemoteSubscription, now: datetime) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app import webhooks
 from app.db import utcnow
 from app.members.models import Member
 from app.sending.models import BOUNCE_KINDS, Bounce, Delivery
@@ -170,9 +171,13 @@ def _apply_to_member(session: Session, bounce: Bounce) -> None:
     conditions = [member, Member.status.in_(REPLACEABLE[status])]
     if threshold is not None:
         conditions.append(Member.soft_bounces >= threshold)
-    session.execute(
+    # The status before, for the event: an UPDATE returns only the new one.
+    was = {"status": session.scalar(select(Member.status).where(member))}
+    suppressed = session.execute(
         update(Member).where(*conditions).values(status=status), execution_options=FETCH
-    )
+    ).rowcount
+    if suppressed:
+        webhooks.member_changed(session, session.get(Member, bounce.member_id), was)
 
 
 def _first_for_delivery(session: Session, bounce: Bounce) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, noload
 
+from app import webhooks
 from app.db import one_of_values, utcnow
 from app.issues import service as issues
 from app.issues.models import Issue
@@ -23,6 +24,7 @@ from app.members import segments
 from app.members.models import Member
 from app.sending import control, ledger, recipients
 from app.sending.models import FINAL_STATES, Delivery, Send
+from app.webhooks import payloads
 
 BATCH_SIZE = 250
 log = logging.getLogger(__name__)
@@ -167,11 +169,13 @@ def finish_if_done(session: Session, send_id: int) -> bool:
     )
     if open_rows:
         return False
-    session.execute(
+    finished = session.execute(
         update(Send)
         .where(Send.id == send_id, Send.status == "sending")
         .values(status="done", finished_at=utcnow())
-    )
+    ).rowcount
+    if finished:  # once, whichever job got here first
+        webhooks.emit(session, "issue.sent", lambda: payloads.issue_sent(session, send_id))
     return True
 
 
