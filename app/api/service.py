@@ -152,9 +152,9 @@ def send_moment(text: str | None, *, now: datetime | None = None) -> datetime | 
         moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise Invalid("at", "must be an ISO 8601 time such as 2026-12-01T08:00:00Z") from None
+        raise Invalid("at", "at must be an ISO 8601 time such as 2026-12-01T08:00:00Z.") from None
     if moment < (now or utcnow()) - PAST_TOLERANCE:
-        raise Invalid("at", "has passed: give a later time, or leave it out to send now")
+        raise Invalid("at", "at has passed: give a later time, or leave it out to send now.")
     return moment
 
 

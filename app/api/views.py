@@ -158,11 +158,12 @@ def list_members():
         return _listing("members", found, serialize.member)
 
 
-def _member_values(body: Body) -> dict[str, Any]:
+def _member_values(body: Body, *, changing: bool) -> dict[str, Any]:
+    """Name, tier and custom fields; a change may set a field to null to remove it."""
     return {
         "name": body.text("name", max_length=200),
         "tier": body.choice("tier", TIERS),
-        "fields": body.text_map("fields", max_items=MAX_FIELDS, max_length=500, nullable=True),
+        "fields": body.text_map("fields", max_items=MAX_FIELDS, max_length=500, nullable=changing),
     }
 
 
@@ -173,10 +174,9 @@ def create_member():
     values = {
         "email": body.text("email", max_length=320, required=True),
         "tags": body.texts("tags", max_items=MAX_TAGS, max_length=audience.TAG_LIMIT),
-        **_member_values(body),
+        **_member_values(body, changing=False),
     }
     body.done()
-    values["fields"] = {k: v for k, v in (values["fields"] or {}).items() if v is not None}
     with transaction() as session:
         member = service.create_member(session, values, by=_by())
         member_json = serialize.member(member)
@@ -193,7 +193,7 @@ def get_member(member_id: int):
 @auth.writes
 def update_member(member_id: int):
     body = Body(json_object(), ("name", "tier", "status", "fields"))
-    values = {**_member_values(body), "status": body.choice("status", STATUSES)}
+    values = {**_member_values(body, changing=True), "status": body.choice("status", STATUSES)}
     body.done()
     with transaction() as session:
         member = _found(session, Member, member_id)
