@@ -82,5 +82,7 @@ def revoke(token_id: int):
     except tokens.TokenError as error:
         flash(str(error), "error")
     else:
-        flash(f"The token “{name}” is revoked: programs using it are refused from now on.", "success")
+        flash(
+            f"The token “{name}” is revoked: programs using it are refused from now on.", "success"
+        )
     return redirect(url_for("api_tokens.tokens_list"))

@@ -20,53 +20,43 @@ def moment(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def columns(row: Any, plain: tuple[str, ...], moments: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``row``'s attributes by name, times as ISO 8601 (or None)."""
+    values = {name: getattr(row, name) for name in plain}
+    return values | {name: moment(getattr(row, name)) for name in moments}
+
+
+MEMBER_COLUMNS = ("id", "email", "name", "role", "tier", "status", "source", "email_issues")
+MEMBER_MOMENTS = (
+    "created_at", "confirmed_at", "unsubscribed_at", "last_opened_at", "last_replied_at",
+)  # fmt: skip
+ISSUE_COLUMNS = (
+    "id", "slug", "title", "subtitle", "excerpt", "visibility", "status", "email_only",
+    "discussion", "mailed_replies", "feedback_choices", "word_count", "reading_minutes",
+)  # fmt: skip
+ISSUE_MOMENTS = ("published_at", "created_at", "updated_at")
+THREAD_COLUMNS = (
+    "id", "kind", "title", "issue_id", "author_id", "pinned", "locked", "hidden", "post_count",
+)  # fmt: skip
+POST_COLUMNS = ("id", "thread_id", "parent_id", "status", "private", "source", "is_answer")
+
+
 def member(found: Member) -> dict[str, Any]:
-    return {
-        "id": found.id,
-        "email": found.email,
-        "name": found.name,
-        "role": found.role,
-        "tier": found.tier,
-        "status": found.status,
-        "source": found.source,
+    return columns(found, MEMBER_COLUMNS, MEMBER_MOMENTS) | {
         "tags": [tag.name for tag in found.tags],
         "fields": dict(found.fields or {}),
-        "email_issues": found.email_issues,
-        "created_at": moment(found.created_at),
-        "confirmed_at": moment(found.confirmed_at),
-        "unsubscribed_at": moment(found.unsubscribed_at),
-        "last_opened_at": moment(found.last_opened_at),
-        "last_replied_at": moment(found.last_replied_at),
     }
 
 
 def issue_summary(issue: Issue) -> dict[str, Any]:
     """An issue without its body: what lists show."""
-    return {
-        "id": issue.id,
-        "slug": issue.slug,
-        "title": issue.title,
-        "subtitle": issue.subtitle,
-        "excerpt": issue.excerpt,
-        "visibility": issue.visibility,
-        "status": issue.status,
-        "email_only": issue.email_only,
-        "discussion": issue.discussion,
-        "mailed_replies": issue.mailed_replies,
-        "feedback_choices": issue.feedback_choices,
-        "word_count": issue.word_count,
-        "reading_minutes": issue.reading_minutes,
-        "published_at": moment(issue.published_at),
-        "created_at": moment(issue.created_at),
-        "updated_at": moment(issue.updated_at),
-    }
+    return columns(issue, ISSUE_COLUMNS, ISSUE_MOMENTS)
 
 
 def issue(found: Issue, viewer: Any) -> dict[str, Any]:
     """An issue with the body ``viewer`` may read: all of it, or the teaser and no markdown."""
     full = access.can_read_full(viewer, found)
-    return {
-        **issue_summary(found),
+    return issue_summary(found) | {
         "gate": access.gate(viewer, found),
         "body_markdown": found.body_markdown if full else None,
         "body_html": access.readable_html(viewer, found),
@@ -74,39 +64,18 @@ def issue(found: Issue, viewer: Any) -> dict[str, Any]:
 
 
 def thread(found: Thread) -> dict[str, Any]:
-    return {
-        "id": found.id,
-        "kind": found.kind,
-        "title": found.title,
-        "issue_id": found.issue_id,
+    return columns(found, THREAD_COLUMNS, ("created_at", "last_post_at")) | {
         "board": found.board.slug if found.board else None,
-        "author_id": found.author_id,
-        "pinned": found.pinned,
-        "locked": found.locked,
-        "hidden": found.hidden,
-        "post_count": found.post_count,
-        "created_at": moment(found.created_at),
-        "last_post_at": moment(found.last_post_at),
     }
 
 
 def post(shown: ShownPost) -> dict[str, Any]:
     """A post as its viewer sees it, with its replies; a tombstone keeps no words."""
-    found = shown.post
-    author = found.author
-    return {
-        "id": found.id,
-        "thread_id": found.thread_id,
-        "parent_id": found.parent_id,
+    found, author = shown.post, shown.post.author
+    return columns(found, POST_COLUMNS, ("created_at", "edited_at")) | {
         "author": {"id": author.id, "name": author.name} if author else None,
-        "status": found.status,
-        "private": found.private,
-        "source": found.source,
-        "is_answer": found.is_answer,
         "body_markdown": "" if shown.tombstone else found.body_markdown,
         "body_html": "" if shown.tombstone else found.body_html,
         "reactions": dict(shown.reactions),
-        "created_at": moment(found.created_at),
-        "edited_at": moment(found.edited_at),
         "replies": [post(reply) for reply in shown.replies],
     }

@@ -19,7 +19,7 @@ from app.db import utcnow
 from app.discussions import service as discussions
 from app.discussions.models import Board, Thread
 from app.issues.models import Issue
-from app.members import access, audience, segments, subscriptions, tiers
+from app.members import access, accounts, audience, segments, subscriptions, tiers
 from app.members import service as members
 from app.members.models import Member
 
@@ -99,7 +99,7 @@ def update_member(session: Session, member: Member, values: Mapping[str, Any], *
     if values.get("status") not in (None, "unsubscribed"):
         raise Invalid("status", "Through the API a member can only be unsubscribed.")
     if values.get("name") is not None:
-        member.name = " ".join(values["name"].split())
+        accounts.update_profile(session, member, name=values["name"])
     if values.get("tier") is not None:
         tiers.set_by_editor(session, member, values["tier"])
     if values.get("fields") is not None:

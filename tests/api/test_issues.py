@@ -106,18 +106,32 @@ def test_an_issue_is_written_changed_and_published(api, session):
     assert issues.published_by_slug(session, "crumb-crust") is not None
 
 
+SLUG_RULE = "Use lower-case letters, digits and single hyphens, at most 120."
+NO_SLUG = "A slug is required (letters, digits and hyphens)."
+LONG = "x" * 400_001
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
-        ({"body_markdown": "No title"}, {"title": "A title is required.", "slug": "A slug is required (letters, digits and hyphens)."}),
-        ({"title": "T", "slug": "Not A Slug"}, {"slug": "Use lower-case letters, digits and single hyphens, at most 120."}),
-        ({"title": "T", "visibility": "secret"}, {"visibility": "must be one of: public, members, paid"}),
-        ({"title": "T", "feedback_choices": 4}, {"feedback_choices": "Offer 0, 3 or 5 feedback choices."}),
+        ({"body_markdown": "No"}, {"title": "A title is required.", "slug": NO_SLUG}),
+        ({"title": "T", "slug": "Not A Slug"}, {"slug": SLUG_RULE}),
+        (
+            {"title": "T", "visibility": "x"},
+            {"visibility": "must be one of: public, members, paid"},
+        ),
+        (
+            {"title": "T", "feedback_choices": 4},
+            {"feedback_choices": "Offer 0, 3 or 5 feedback choices."},
+        ),
         ({"title": "T", "feedback_choices": "3"}, {"feedback_choices": "must be an integer"}),
         ({"title": "T", "email_only": "yes"}, {"email_only": "must be true or false"}),
-        ({"title": "T", "body_markdown": "x" * 400_001}, {"body_markdown": "must be at most 400,000 characters"}),
+        (
+            {"title": "T", "body_markdown": LONG},
+            {"body_markdown": "must be at most 400,000 characters"},
+        ),
     ],
-)  # fmt: skip
+)
 def test_an_invalid_issue_is_422_with_fields(api, session, body, fields):
     response = api.post("/issues", json=body)
     assert response.status_code == 422
@@ -169,9 +183,7 @@ def test_a_send_started_through_the_api_goes_out_through_the_worker(
 
 def test_a_send_can_be_scheduled(api, session, draft, audience, redis):
     at = (utcnow() + timedelta(days=1)).replace(microsecond=0)
-    response = api.post(
-        f"/issues/{draft.id}/sends", json={"segment": "all", "at": at.isoformat()}
-    )
+    response = api.post(f"/issues/{draft.id}/sends", json={"segment": "all", "at": at.isoformat()})
     assert response.status_code == 201
     body = response.get_json()
     assert body["status"] == "scheduled" and body["scheduled_at"] == at.isoformat()

