@@ -72,19 +72,23 @@ def _by() -> str:
     return f"{_editor().email} with the API token “{g.api_token.name}”"
 
 
-def _refusal(status: int, **details: Any) -> Callable[[Exception], Any]:
+def _refusal(status: int) -> Callable[[Exception], Any]:
     def handle(error: Exception):
-        message = str(getattr(error, "message", None) or error)
-        return response(ApiError(status, message, **details))
+        return response(ApiError(status, str(error)))
 
     return handle
 
 
+# A domain's refusal, and the status it answers with here.
+REFUSALS: dict[type[Exception], int] = {
+    service.Conflict: 409,
+    audience.AudienceError: 422,
+    sending.SendError: 422,
+    PostRefused: 404,
+}
+for refusal, status in REFUSALS.items():
+    bp.register_error_handler(refusal, _refusal(status))
 bp.register_error_handler(ApiError, response)
-bp.register_error_handler(service.Conflict, _refusal(409))
-bp.register_error_handler(audience.AudienceError, _refusal(422))
-bp.register_error_handler(sending.SendError, _refusal(422))
-bp.register_error_handler(PostRefused, _refusal(404))
 
 
 @bp.errorhandler(segments.SegmentError)
