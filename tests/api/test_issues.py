@@ -17,7 +17,7 @@ from app.issues.models import Issue
 from app.members import access
 from app.sending.models import Send
 from tests.api.conftest import error_of
-from tests.conftest import make_member, run_jobs
+from tests.conftest import make_member, run_jobs, sign_in
 
 BODY = "Open part.\n\n<!-- more -->\n\nThe **paid** rest."
 
@@ -221,3 +221,24 @@ def test_without_the_job_queue_nothing_is_sent(api, session, draft, audience):
 
 def test_an_unknown_send_is_404(reader):
     assert reader.get("/sends/31337").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "viewer",
+    [
+        {"tier": "free"},
+        {"tier": "paid"},
+        {"tier": "invite"},
+        {"tier": "paid", "status": "unsubscribed"},
+        {"role": "editor"},
+    ],
+)
+def test_no_signed_in_reader_gets_a_body_through_the_api(app, session, paid_issue, viewer):
+    """The leak suite's question for the API: a session cookie, even a paying member's or an
+    editor's, opens nothing; only a token does (and only editors have tokens)."""
+    browser = app.test_client()
+    sign_in(browser, make_member(session, **viewer))
+    for path in (f"/issues/{paid_issue.slug}", "/issues", "/threads", "/members"):
+        response = browser.get(f"/api/v1{path}")
+        assert response.status_code == 401, path
+        assert "paid</strong> rest" not in response.get_data(as_text=True)
