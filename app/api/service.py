@@ -90,7 +90,9 @@ def create_member(session: Session, values: Mapping[str, Any], *, by: str) -> Me
     return member
 
 
-def update_member(session: Session, member: Member, values: Mapping[str, Any], *, by: str):
+def update_member(
+    session: Session, member: Member, values: Mapping[str, Any], *, by: str
+) -> Member:
     """Change a member's name, tier (``tiers.set_by_editor``), fields, or unsubscribe them.
 
     A status other than ``unsubscribed`` is refused: confirming, bouncing and complaining
