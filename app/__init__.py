@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app import db, queue
+from app.admin.api_tokens_views import bp as api_tokens_bp
 from app.admin.boards_views import bp as admin_boards_bp
 from app.admin.feedback_views import bp as feedback_inbox_bp
 from app.admin.invites_views import bp as admin_invites_bp
@@ -17,6 +18,7 @@ from app.admin.send_views import bp as sends_bp
 from app.admin.settings_views import bp as settings_bp
 from app.admin.views import bp as admin_bp
 from app.admin.webhooks_views import bp as webhooks_bp
+from app.api.views import bp as api_bp
 from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.discussions.feedback_views import bp as feedback_links_bp
@@ -113,6 +115,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         admin_boards_bp,
         webhooks_bp,
         health_bp,
+        api_bp,
+        api_tokens_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

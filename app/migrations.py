@@ -21,6 +21,7 @@ class _Models:
 
 def all_models() -> MetaData:
     """Import every domain's models so the metadata is complete, and return it."""
+    from app.api import models as _api  # noqa: F401
     from app.discussions import models as _discussions  # noqa: F401
     from app.issues import models as _issues  # noqa: F401
     from app.members import models as _members  # noqa: F401

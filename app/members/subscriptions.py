@@ -133,14 +133,24 @@ def unsubscribe(
 ) -> Member:
     """Stop all bulk mail to the link's member at once; no sign-in, and safe to repeat."""
     member = _member_for(session, settings, "unsubscribe", token)
-    if member.status in ("active", "pending"):
-        was = {"status": member.status}
-        member.status = "unsubscribed"
-        member.unsubscribed_at = utcnow()
-        record_consent(session, member, "unsubscribe", source=source, ip=ip)
-        session.flush()
-        webhooks.member_changed(session, member, was)
+    stop_bulk_mail(session, member, source=source, ip=ip)
     return member
+
+
+def stop_bulk_mail(
+    session: Session, member: Member, *, source: str, ip: str | None = None, detail: str = ""
+) -> bool:
+    """Unsubscribe ``member`` (the link, a mailed request, an editor through the API); True if
+    it changed anything. A bounced or complained address stays so."""
+    if member.status not in ("active", "pending"):
+        return False
+    was = {"status": member.status}
+    member.status = "unsubscribed"
+    member.unsubscribed_at = utcnow()
+    record_consent(session, member, "unsubscribe", source=source, ip=ip, detail=detail)
+    session.flush()
+    webhooks.member_changed(session, member, was)
+    return True
 
 
 def _member_for(session: Session, settings: Settings, purpose: str, token: str) -> Member:

@@ -9,6 +9,8 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.api import errors as api_errors
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -30,6 +32,8 @@ MESSAGES = {
 
 
 def _page(status: int, detail: str | None = None):
+    if api_errors.is_api_request():  # the API answers in JSON, whatever failed
+        return api_errors.from_status(status)
     title, message = MESSAGES.get(status, (f"Error {status}", "The request failed."))
     if request.path.endswith((".xml", ".json")) or request.path.startswith("/healthz"):
         return f"{status} {title}\n", status, {"Content-Type": "text/plain; charset=utf-8"}
@@ -52,6 +56,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if api_errors.is_api_request():
+            return api_errors.from_http(error)
         return _page(error.code or 500)
 
     @app.errorhandler(Exception)
