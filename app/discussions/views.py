@@ -32,8 +32,8 @@ MAX_ID = 2**31 - 1  # ids past the column's range are unknown, not a database er
 POSTING_LIMIT = "20 per minute; 200 per hour"
 REFUSAL_STATUS = {"empty": 400, "too-long": 400, "not-found": 400, "rate-limited": 429}
 EDIT_CLOSED = (
-    "You can change or remove a post for 15 minutes after writing it, while you may still "
-    "post in its thread."
+    f"You can change or remove a post for {access.EDIT_WINDOW.seconds // 60} minutes after "
+    "writing it, while you may still post in its thread."
 )
 
 
