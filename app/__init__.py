@@ -23,6 +23,7 @@ from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.discussions.feedback_views import bp as feedback_links_bp
 from app.discussions.forum_views import bp as forum_bp
+from app.discussions.post_action_views import bp as post_actions_bp
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
 from app.issues.discovery_views import bp as discovery_bp
@@ -108,6 +109,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         audience_bp,
         sends_bp,
         discussions_bp,
+        post_actions_bp,
         forum_bp,
         feedback_links_bp,
         feedback_inbox_bp,

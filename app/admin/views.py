@@ -46,6 +46,34 @@ class IssueForm(FlaskForm):
         "Who can read it", choices=[SelectChoice(v, v.capitalize()) for v in VISIBILITIES]
     )
     email_only = BooleanField("Email only (never on the web)")
+    discussion = SelectField(
+        "Who can join the discussion",
+        choices=[
+            SelectChoice("members", "Members who can read it"),
+            SelectChoice("paid", "Paid members only"),
+            SelectChoice("off", "Off"),
+        ],
+        default="members",
+        description="Whoever may read the issue in full reads its discussion; this says who posts.",
+    )
+    mailed_replies = SelectField(
+        "Replies by email",
+        choices=[
+            SelectChoice("private", "Replies by email go to you only"),
+            SelectChoice("public", "Replies by email are posted in the thread"),
+        ],
+        default="private",
+    )
+    feedback_choices = SelectField(
+        "One-click ratings in the email",
+        choices=[
+            SelectChoice(0, "None"),
+            SelectChoice(3, "3 choices"),
+            SelectChoice(5, "5 choices"),
+        ],
+        coerce=int,
+        default=0,
+    )
 
 
 @bp.before_request

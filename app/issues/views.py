@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from app.db import transaction
+from app.discussions import viewing
 from app.issues import service
 from app.members import access
 from app.payments import prices
@@ -54,6 +55,7 @@ def show(slug: str):
         issue = service.published_by_slug(session, slug)
         publication = service.publication(session)
         offers = prices.offers(session, _settings())
+        discussion = viewing.issue_discussion(session, current_user, issue) if issue else None
     if issue is None:
         abort(404)
     gate = access.gate(current_user, issue)
@@ -67,6 +69,7 @@ def show(slug: str):
         # Only for a signed-in member: an anonymous page carries no session (it is cached).
         upgrade_form=ButtonForm(formdata=None) if gate == "upgrade" and offers else None,
         summary=access.public_summary(issue),
+        discussion=discussion,
     )
 
 
