@@ -196,8 +196,10 @@ class _TextWriter(HTMLParser):
         self.line = ""
         self.line_depth = self.depth
         if blank and self.lines and self.lines[-1].strip("> "):
-            self.lines.append("> " * self.depth if self.depth else "")
+            self.lines.append(("> " * self.depth).rstrip())
 
     def text(self) -> str:
         self._end_line()
+        while self.lines and not self.lines[-1].strip("> "):
+            self.lines.pop()
         return "\n".join(self.lines)
