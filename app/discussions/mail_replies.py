@@ -114,11 +114,14 @@ def receive(
 ) -> Result:
     """Post ``message``, mailed to the reply address whose verified token is ``payload``."""
     try:
-        result = _receive(session, payload, message, raw, envelope_sender, now)
-    except _NotPosted as refusal:
-        result = Result(refusal.status, refusal.detail)
+        mail = _read(message, raw, envelope_sender)
     except MIME_ERRORS as error:  # a header or part the stdlib cannot read
         result = Result(UNREADABLE, f"The reply could not be read ({type(error).__name__}).")
+    else:
+        try:
+            result = _post(session, payload, mail, now)
+        except _NotPosted as refusal:
+            result = Result(refusal.status, refusal.detail)
     if result.status not in (POSTED, DUPLICATE):
         log.info(
             "mailed reply of member %s not posted (%s): %s",
@@ -129,22 +132,34 @@ def receive(
     return result
 
 
-def _receive(
-    session: Session,
-    payload: dict[str, int],
-    message: EmailMessage,
-    raw: bytes,
-    envelope_sender: str | None,
-    now: datetime | None,
-) -> Result:
-    if (why := automatic_reason(message, envelope_sender)) is not None:
-        return Result(IGNORED, f"Not posted: {why}.")
-    member = _sender(session, payload["m"], message)
-    message_id = _message_id(message, raw)
-    if (existing := _posted(session, message_id)) is not None:
+@dataclass(frozen=True)
+class _Mail:
+    """What the decision needs from a message, read once (where malformed MIME shows)."""
+
+    automatic: str | None  # why a machine wrote it, None when a person did
+    sender: str | None  # From's one addr-spec, lower-cased
+    message_id: str
+    text: str  # the new words
+    attachments: int
+
+
+def _read(message: EmailMessage, raw: bytes, envelope_sender: str | None) -> _Mail:
+    return _Mail(
+        automatic=automatic_reason(message, envelope_sender),
+        sender=_from_address(message),
+        message_id=_message_id(message, raw),
+        text=reply_text.new_words(mail_text.body_text(message)),
+        attachments=mail_text.attachment_count(message),
+    )
+
+
+def _post(session: Session, payload: dict[str, int], mail: _Mail, now: datetime | None) -> Result:
+    if mail.automatic is not None:
+        return Result(IGNORED, f"Not posted: {mail.automatic}.")
+    member = _sender(session, payload["m"], mail.sender)
+    if (existing := _posted(session, mail.message_id)) is not None:
         return Result(DUPLICATE, "This reply was posted before.", existing)
-    text = reply_text.new_words(mail_text.body_text(message))
-    if not text:
+    if not mail.text:
         return Result(IGNORED, "Not posted: nothing new in the reply (only quoted text).")
     try:
         with session.begin_nested():  # a refusal leaves nothing, not even a new thread
@@ -153,22 +168,22 @@ def _receive(
                 session,
                 member,
                 thread,
-                text,
+                mail.text,
                 parent_id=parent_id,
                 source="email",
                 private=private,
-                message_id=message_id,
+                message_id=mail.message_id,
                 now=now,
             )
     except service.PostRefused as refused:
         status = RATE_LIMITED if refused.reason == "rate-limited" else REJECTED
         return Result(status, f"Your reply was not posted: {refused}")
     except IntegrityError:  # the same mail delivered twice at once: the other copy posted
-        if (existing := _posted(session, message_id)) is None:
+        if (existing := _posted(session, mail.message_id)) is None:
             raise
         return Result(DUPLICATE, "This reply was posted before.", existing)
-    note = " Attachments are not posted." if mail_text.attachment_count(message) else ""
-    where = "as private feedback for the editor" if private else "in the discussion"
+    where = "as private feedback" if private else "in the discussion"
+    note = " Attachments are not posted." if mail.attachments else ""
     return Result(POSTED, f"Your reply was posted {where}.{note}", post.id)
 
 
@@ -192,8 +207,8 @@ def _local_part(value: str) -> str:
     return value.rpartition("<")[2].rstrip(">").strip().partition("@")[0].lower()
 
 
-def _sender(session: Session, member_id: int, message: EmailMessage) -> Member:
-    """The token's member, if the message is theirs to post."""
+def _sender(session: Session, member_id: int, sender: str | None) -> Member:
+    """The token's member, if the message (from ``sender``) is theirs to post."""
     member = session.get(Member, member_id)
     if member is None:
         raise _NotPosted(REJECTED, "This reply address belongs to nobody here any more.")
@@ -201,7 +216,7 @@ def _sender(session: Session, member_id: int, message: EmailMessage) -> Member:
         raise _NotPosted(REJECTED, "Confirm your email address first, then reply again.")
     if issues.publication(session).replies_from_any_address:
         return member
-    if _from_address(message) != member.email.lower():
+    if sender != member.email.lower():
         raise _NotPosted(
             REJECTED, "Replies to this address must come from the address the email was sent to."
         )
@@ -221,7 +236,10 @@ def _from_address(message: EmailMessage) -> str | None:
 
 def _message_id(message: EmailMessage, raw: bytes) -> str:
     """What makes a redelivered mail post once: its Message-ID, else a hash of its bytes."""
-    given = " ".join(str(message.get("Message-ID") or "").split())
+    # The raw field, not the stdlib's parse of it: a malformed id is still an id, where the
+    # parser would raise and make the whole reply unreadable.
+    raw_ids = (value for name, value in message.raw_items() if name.lower() == "message-id")
+    given = " ".join(str(next(raw_ids, "")).split())
     if given and len(given) <= MESSAGE_ID_LENGTH:
         return given
     return "sha256:" + hashlib.sha256(given.encode() if given else raw).hexdigest()

@@ -66,7 +66,7 @@ def _decoded(part: Message) -> str:
             continue
         try:
             text = data.decode(charset)
-        except (LookupError, UnicodeError):
+        except (LookupError, UnicodeError, ValueError):  # ValueError: a NUL in the name
             continue
         break
     else:

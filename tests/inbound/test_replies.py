@@ -567,9 +567,12 @@ def test_unreadable_mail_is_refused_cleanly(door, session, ann, issue, to, raw):
 
 
 def test_odd_but_readable_mime_never_crashes(door, session, ann, issue, to):
-    """Charsets nobody knows, bad base64, a body that is only an attachment: all answered."""
+    """Charsets nobody knows, bad base64, a body that is only an attachment, a Message-ID the
+    stdlib's parser chokes on: each gets an answer, none an error of Kith's."""
     odd = [
         plain(to, "caf\xe9 ok", Content_Type="text/plain; charset=x-unknown-8bit"),
+        plain(to, "nul ok", Content_Type='text/plain; charset="utf\x00-8"'),
+        plain(to, "odd id ok", Message_ID="<@>"),
         plain(to, "!!!not base64!!!", Content_Transfer_Encoding="base64"),
         plain(to, "only an attachment", Content_Disposition="attachment; filename=a.txt"),
     ]
@@ -577,7 +580,8 @@ def test_odd_but_readable_mime_never_crashes(door, session, ann, issue, to):
         answer = door.deliver(raw, to)
         assert answer.code in (250, 201, 202), answer
     texts = [post.body_markdown for post in posts(session)]
-    assert texts[0] == "café ok"
+    assert texts[:3] == ["café ok", "nul ok", "odd id ok"]
+    assert posts(session)[2].message_id == "<@>"
 
 
 def test_a_huge_message_is_refused(door, session, ann, issue, to):
