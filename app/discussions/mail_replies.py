@@ -46,12 +46,13 @@ MESSAGE_ID_LENGTH = 500  # Post.message_id's column; longer ids are stored as th
 # What the stdlib's header and content parsers raise on some malformed input.
 MIME_ERRORS = (ValueError, IndexError, TypeError, AttributeError, LookupError, KeyError)
 
+# At the start of the Subject only: "Re: Out of office culture" is a person answering.
 OUT_OF_OFFICE = re.compile(
     r"^\s*(?:out of (?:the )?office|automatic reply|auto(?:matic)?[ -]?(?:reply|response)"
-    r"|autosvar|abwesenheitsnotiz|automatische antwort|abwesend|réponse automatique"
-    r"|absence du bureau|absent(?:e)? du bureau|respuesta automática|fuera de la oficina"
-    r"|automatisch antwoord|afwezig|risposta automatica|fuori sede|resposta automática"
-    r"|fora do escritório|vacation|on vacation|away from the office)",
+    r"|vacation (?:reply|response)|autosvar|abwesenheitsnotiz|automatische antwort"
+    r"|réponse automatique|absent(?:e)? du bureau|respuesta automática|fuera de la oficina"
+    r"|automatisch antwoord|afwezigheidsmelding|risposta automatica|fuori sede"
+    r"|resposta automática|fora do escritório)",
     re.IGNORECASE,
 )
 BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
