@@ -1,1 +1,1 @@
-"""Inbound mail: bounces and complaints coming back to Kith (replies come later)."""
+"""Inbound mail: bounces and complaints coming back to Kith, and replies by email."""

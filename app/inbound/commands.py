@@ -1,4 +1,4 @@
-"""``kith inbound-smtp``: receive bounce and complaint mail over SMTP or LMTP."""
+"""``kith inbound-smtp``: receive bounces, complaints and mailed replies over SMTP or LMTP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from app.inbound.smtp_server import InboundController
 @click.option("--lmtp", is_flag=True, help="Speak LMTP (for a local MTA) instead of SMTP.")
 @with_appcontext
 def inbound_smtp_command(host: str, port: int, lmtp: bool) -> None:
-    """Receive bounces and complaints at bounce+…@REPLY_DOMAIN until stopped (Ctrl-C)."""
+    """Receive bounces at bounce+… and replies at reply+…@REPLY_DOMAIN until stopped."""
     app = current_app._get_current_object()
     controller = InboundController(app, host=host, port=port, lmtp=lmtp)
     try:
@@ -27,7 +27,10 @@ def inbound_smtp_command(host: str, port: int, lmtp: bool) -> None:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from error
     protocol = "LMTP" if lmtp else "SMTP"
     domain = app.extensions["kith.settings"].reply_domain
-    click.echo(f"Receiving bounce+…@{domain} over {protocol} on {host}:{port}. Stop with Ctrl-C.")
+    click.echo(
+        f"Receiving bounce+…@{domain} and reply+…@{domain} over {protocol} on {host}:{port}. "
+        "Stop with Ctrl-C."
+    )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

@@ -89,7 +89,7 @@ DIAGNOSTIC_TYPE = re.compile(r"^\s*[\w-]+\s*;\s*")  # "smtp; 550 …" → "550 �
 
 def parse(raw: bytes) -> Report:
     """What ``raw`` reports. Raises ReportError when it cannot be read as a message."""
-    message = _message(raw)
+    message = read_message(raw)
     try:
         reading = READERS.get(_report_type(message), _read_text_bounce)(message)
         original = _original_headers(message)
@@ -119,7 +119,9 @@ def _digest(raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _message(raw: bytes) -> EmailMessage:
+def read_message(raw: bytes) -> EmailMessage:
+    """``raw`` parsed (``policy.default``); ReportError when it is empty, headerless or its
+    MIME structure is broken, so nothing downstream reads a guess."""
     if not raw or not raw.strip():
         raise ReportError("the message is empty")
     try:

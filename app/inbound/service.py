@@ -1,26 +1,33 @@
-"""Receiving mail at Kith's own addresses: find whose bounce or complaint it is and record it.
+"""Receiving mail at Kith's own addresses: the router from an address to what it does.
 
 Both doors (``kith inbound-smtp`` and ``POST /inbound/email``) call ``receive`` and turn its
-``Outcome`` into their protocol's answer. The member is found by the signed VERP token of the
-envelope recipient first; without one (an ESP webhook, a feedback loop writing to its own
-address), by a token in the report's headers, then by the returned original's Message-ID.
-Whatever is wrong with a message, the outcome says so and nothing is written.
+``Outcome`` into their protocol's answer. ``bounce+``: whose bounce or complaint it is, found
+by the signed VERP token of the envelope recipient first; without one (an ESP webhook, a
+feedback loop writing to its own address), by a token in the report's headers, then by the
+returned original's Message-ID. ``reply+``: a mailed reply, posted by
+``discussions.mail_replies``. ``unsubscribe+``: the List-Unsubscribe mailto. Whatever is
+wrong with a message, the outcome says so and nothing is written.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import getaddresses
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.discussions import mail_replies
 from app.inbound import addresses, reports
 from app.members import subscriptions, tokens
 from app.members.models import Member
 from app.sending import bounces
 from app.sending.models import Delivery
+
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # far above any report; a returned issue fits easily
 
@@ -28,7 +35,9 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # far above any report; a returned issue f
 RECORDED = "recorded"  # a bounce or complaint was recorded
 DUPLICATE = "duplicate"  # this report was recorded before; nothing changed
 IGNORED = "ignored"  # read, and rightly not a failure (delay notice, auto-reply…)
-NOT_ACCEPTED = "not_accepted"  # a reply: not taken by email yet
+POSTED = mail_replies.POSTED  # a mailed reply became a post
+REJECTED = mail_replies.REJECTED  # a mailed reply that may not be posted (reason in detail)
+RATE_LIMITED = mail_replies.RATE_LIMITED  # a mailed reply refused for now: try again later
 UNSUBSCRIBED = "unsubscribed"  # mail to a List-Unsubscribe mailto address
 INVALID_ADDRESS = "invalid_address"  # one of our addresses with a forged or damaged token
 UNKNOWN_RECIPIENT = "unknown_recipient"  # nothing in it names a member or delivery of ours
@@ -39,6 +48,8 @@ TOO_LARGE = "too_large"
 # sending/messages.py); the stored Message-ID must then match exactly, so a guessed id
 # finds nothing. (Looked up by primary key: message_id itself has no index.)
 DELIVERY_IN_MESSAGE_ID = re.compile(r"[<.]d(\d{1,18})[.@]")
+# Where a reply names its reply+ address when a webhook passes no envelope recipient.
+REPLY_HEADERS = ("X-Original-To", "Delivered-To", "To", "Cc")
 
 
 @dataclass(frozen=True)
@@ -47,13 +58,13 @@ class Outcome:
     detail: str
     kind: str | None = None  # hard | soft | complaint, when one was recorded
     bounce_id: int | None = None
+    post_id: int | None = None  # the post a mailed reply became (or was, for a duplicate)
 
     def as_dict(self) -> dict[str, str | int]:
         values: dict[str, str | int] = {"status": self.status, "detail": self.detail}
-        if self.kind is not None:
-            values["kind"] = self.kind
-        if self.bounce_id is not None:
-            values["bounce_id"] = self.bounce_id
+        for name in ("kind", "bounce_id", "post_id"):
+            if (value := getattr(self, name)) is not None:
+                values[name] = value
         return values
 
 
@@ -63,20 +74,16 @@ class _Target:
     delivery_id: int | None
 
 
-REPLIES_NOT_ACCEPTED = Outcome(
-    NOT_ACCEPTED, "Replies by email are not accepted yet; reply on the web instead."
-)
-
-
 def screen_recipient(settings: Settings, recipient: str) -> Outcome | None:
     """Why mail to ``recipient`` must be refused before it is sent, or None to accept it.
 
-    Only bounce addresses are taken: replies are not yet, others are not ours. The SMTP
+    Our addresses with a valid token are taken; forged ones and strangers are not. The SMTP
     server asks this at RCPT time, so a refusal costs the sender nothing.
     """
     try:
         address = addresses.parse(settings, recipient)
     except addresses.AddressError as error:
+        log.info("mail to a forged or damaged address refused: %s", error)
         return Outcome(INVALID_ADDRESS, f"No such address: {error}.")
     if address is None:
         return Outcome(
@@ -84,21 +91,32 @@ def screen_recipient(settings: Settings, recipient: str) -> Outcome | None:
             f"Only bounce+, reply+ and unsubscribe+ addresses at {settings.reply_domain} "
             "take mail here.",
         )
-    return REPLIES_NOT_ACCEPTED if address.kind == "reply" else None
+    return None
 
 
 def receive(
-    session: Session, settings: Settings, raw: bytes, envelope_recipients: list[str]
+    session: Session,
+    settings: Settings,
+    raw: bytes,
+    envelope_recipients: list[str],
+    *,
+    envelope_sender: str | None = None,
 ) -> Outcome:
-    """Read one message sent to ``envelope_recipients`` and record the failure it reports."""
+    """Read one message sent to ``envelope_recipients`` and do what its address is for.
+
+    ``envelope_sender`` is SMTP's MAIL FROM where a door knows it ("" for a bounce's null
+    sender); a webhook leaves it None and the message's own Return-Path speaks instead.
+    """
     if len(raw) > MAX_MESSAGE_BYTES:
         return Outcome(TOO_LARGE, f"Messages above {MAX_MESSAGE_BYTES // 2**20} MB are refused.")
     try:
         address = _envelope_address(settings, envelope_recipients)
     except addresses.AddressError as error:
+        log.info("mail to a forged or damaged address refused: %s", error)
         return Outcome(INVALID_ADDRESS, f"No such address: {error}.")
+    address = address or _reply_address_in(settings, raw)
     handler = HANDLERS[address.kind if address else None]
-    return handler(session, settings, raw, address)
+    return handler(session, settings, raw, address, envelope_sender)
 
 
 def _envelope_address(settings: Settings, recipients: list[str]) -> addresses.Address | None:
@@ -109,15 +127,50 @@ def _envelope_address(settings: Settings, recipients: list[str]) -> addresses.Ad
     return None
 
 
-def _refuse_reply(
-    session: Session, settings: Settings, raw: bytes, address: addresses.Address | None
+def _reply_address_in(settings: Settings, raw: bytes) -> addresses.Address | None:
+    """A webhook given no envelope recipient: a valid reply+ address among the message's own
+    recipients (a reply is addressed to it). Bounce reports are found by ``_target``."""
+    try:
+        message = reports.read_message(raw)
+        found = getaddresses(
+            [str(value) for name in REPLY_HEADERS for value in message.get_all(name) or ()]
+        )
+    except (reports.ReportError, *reports.HEADER_ERRORS):
+        return None
+    for _, recipient in found:
+        try:
+            address = addresses.parse(settings, recipient)
+        except addresses.AddressError:
+            continue
+        if address is not None and address.kind == "reply":
+            return address
+    return None
+
+
+def _receive_reply(
+    session: Session,
+    settings: Settings,
+    raw: bytes,
+    address: addresses.Address,
+    envelope_sender: str | None = None,
 ) -> Outcome:
-    """Replies by email come with a later issue; until then they are refused, not dropped."""
-    return REPLIES_NOT_ACCEPTED
+    """A mailed reply: posted, ignored (an auto-reply) or rejected by ``mail_replies``."""
+    try:
+        message = reports.read_message(raw)
+    except reports.ReportError as error:
+        return Outcome(UNPARSABLE, f"Unreadable message: {error}.")
+    result = mail_replies.receive(
+        session, address.payload, message, raw, envelope_sender=envelope_sender
+    )
+    return Outcome(result.status, result.detail, post_id=result.post_id)
 
 
 def _receive_report(
-    session: Session, settings: Settings, raw: bytes, address: addresses.Address | None
+    session: Session,
+    settings: Settings,
+    raw: bytes,
+    address: addresses.Address | None,
+    envelope_sender: str | None = None,
 ) -> Outcome:
     try:
         report = reports.parse(raw)
@@ -147,7 +200,11 @@ def _receive_report(
 
 
 def _unsubscribe(
-    session: Session, settings: Settings, raw: bytes, address: addresses.Address | None
+    session: Session,
+    settings: Settings,
+    raw: bytes,
+    address: addresses.Address | None,
+    envelope_sender: str | None = None,
 ) -> Outcome:
     """Any message to the mailto of List-Unsubscribe stops bulk mail, as the link does."""
     try:
@@ -159,7 +216,7 @@ def _unsubscribe(
 
 HANDLERS: dict[str | None, Callable[..., Outcome]] = {
     "bounce": _receive_report,
-    "reply": _refuse_reply,
+    "reply": _receive_reply,
     "unsubscribe": _unsubscribe,
     None: _receive_report,  # no address of ours in the envelope: the report itself must say
 }

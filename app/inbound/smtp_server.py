@@ -1,10 +1,12 @@
 """``kith inbound-smtp``: an SMTP (or LMTP) server for the return path, on aiosmtpd.
 
-RCPT is answered from the address alone (``service.screen_recipient``): only valid
-``bounce+`` addresses at REPLY_DOMAIN are taken, so forged tokens, replies (not accepted by
-email yet) and strangers are refused before any data is sent. DATA runs ``service.receive``
-in a worker thread inside an app context, so a slow database never stalls other connections,
-and answers with its outcome. A failure of Kith itself is a 451: the sender tries again.
+RCPT is answered from the address alone (``service.screen_recipient``): only ``bounce+``,
+``reply+`` and ``unsubscribe+`` addresses at REPLY_DOMAIN with a valid token are taken, so
+forged tokens and strangers are refused before any data is sent. DATA runs
+``service.receive`` in a worker thread inside an app context, so a slow database never stalls
+other connections, and answers with its outcome: a reply that may not be posted is a 550
+5.7.1 with the reason, one from a member posting too fast a 450 (the sender's server tries
+again later). A failure of Kith itself is a 451: the sender tries again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ SMTP_REPLIES = {
     service.UNSUBSCRIBED: "250 2.0.0",
     service.DUPLICATE: "250 2.0.0",
     service.IGNORED: "250 2.0.0",
-    service.NOT_ACCEPTED: "550 5.1.1",
+    service.POSTED: "250 2.0.0",
+    service.REJECTED: "550 5.7.1",
+    service.RATE_LIMITED: "450 4.7.1",
     service.INVALID_ADDRESS: "550 5.1.1",
     service.UNKNOWN_RECIPIENT: "550 5.1.1",
     service.UNPARSABLE: "550 5.6.0",
@@ -60,7 +64,9 @@ class InboundHandler:
     async def handle_DATA(self, server, session, envelope):
         recipients = list(envelope.rcpt_tos)
         try:
-            outcome = await asyncio.to_thread(self._receive, envelope.original_content, recipients)
+            outcome = await asyncio.to_thread(
+                self._receive, envelope.original_content, recipients, envelope.mail_from
+            )
             line = reply_line(outcome)
         except Exception:  # noqa: BLE001 - any failure of ours must be temporary for the sender
             log.exception("inbound message to %s could not be received", recipients)
@@ -68,9 +74,11 @@ class InboundHandler:
         # LMTP answers DATA once per accepted recipient (RFC 2033 § 4.2).
         return "\r\n".join([line] * len(recipients)) if self.lmtp else line
 
-    def _receive(self, raw: bytes, recipients: list[str]) -> service.Outcome:
+    def _receive(self, raw: bytes, recipients: list[str], sender: str) -> service.Outcome:
         with self.app.app_context(), transaction(immediate=True) as session:
-            return service.receive(session, self.settings, raw, recipients)
+            return service.receive(
+                session, self.settings, raw, recipients, envelope_sender=sender or ""
+            )
 
 
 class InboundController(Controller):

@@ -1,11 +1,13 @@
-"""``POST /inbound/email``: bounces and complaints from an ESP's inbound webhook or an MTA pipe.
+"""``POST /inbound/email``: bounces, complaints and mailed replies from an ESP's inbound
+webhook or an MTA pipe.
 
 The body is the raw RFC 5322 message (``Content-Type: message/rfc822`` or
 ``application/octet-stream``), authorized by ``Authorization: Bearer INBOUND_SECRET``. The
-envelope recipient, which carries the VERP token, comes from the ``to`` query parameter
+envelope recipient, which carries the token, comes from the ``to`` query parameter
 (repeatable; ``+`` may be sent unencoded), else the ``X-Original-To`` request header; with
-neither, Kith looks for the token in the message itself. Unset ``INBOUND_SECRET`` means the
-webhook does not exist (404).
+neither, Kith looks for the token in the message itself. A reply answers 201 when posted,
+202 when ignored (an auto-reply) or already posted, 403 when it may not be posted and 429
+when its member posts too fast. Unset ``INBOUND_SECRET`` means the webhook does not exist.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ HTTP_STATUS = {
     service.UNSUBSCRIBED: 202,
     service.DUPLICATE: 202,
     service.IGNORED: 202,
-    service.NOT_ACCEPTED: 422,
+    service.POSTED: 201,
+    service.REJECTED: 403,
+    service.RATE_LIMITED: 429,
     service.INVALID_ADDRESS: 422,
     service.UNKNOWN_RECIPIENT: 422,
     service.UNPARSABLE: 400,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from markupsafe import escape
 
 from app.config import Settings
+from app.inbound import addresses
 from app.issues.models import Issue
 from app.issues.rendering import MORE_MARKER
 from app.members import access, tokens
@@ -101,13 +102,12 @@ class IssueEmail:
         variant = self.full if access.can_read_full(member, self.issue) else self.teaser
         unsubscribe = unsubscribe_url(settings, member)
         token = unsubscribe.rpartition("/")[2]
-        reply = tokens.sign(settings, "reply", {"m": member.id, "i": self.issue.id})
         bounce = tokens.sign(settings, "bounce", {"m": member.id, "d": delivery_id})
         message_id, data = variant.personalize(
             to_name=member.name,
             to_address=member.email,
             message_id_local=f"i{self.issue.id}.d{delivery_id}",
-            reply_to=f"reply+{reply}@{settings.reply_domain}",
+            reply_to=addresses.reply_address(settings, member.id, issue_id=self.issue.id),
             unsubscribe_url=unsubscribe,
             unsubscribe_mailto=f"mailto:unsubscribe+{token}@{settings.reply_domain}",
             signer=signer,

@@ -63,13 +63,13 @@ def test_recipients_are_screened_at_rcpt(server, session, settings, delivery):
         client.mail("<>")
         stranger = client.rcpt("someone@elsewhere.example")
         forged = client.rcpt("bounce+forged.token@localhost")
+        forged_reply = client.rcpt(f"reply+{reply[:-2]}xx@localhost")
         replies = client.rcpt(f"reply+{reply}@localhost")
         ours = client.rcpt(bounce_address(settings, delivery))
-    assert stranger[0] == forged[0] == replies[0] == 550
+    assert stranger[0] == forged[0] == forged_reply[0] == 550
     assert b"Only bounce+, reply+ and unsubscribe+ addresses" in stranger[1]
-    assert b"5.1.1 No such address" in forged[1]
-    assert b"not accepted yet" in replies[1]
-    assert ours[0] == 250
+    assert b"5.1.1 No such address" in forged[1] and b"5.1.1 No such address" in forged_reply[1]
+    assert replies[0] == ours[0] == 250
 
 
 def test_an_unreadable_message_is_refused_at_data(server, session, settings, delivery):

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import func, select
 
 from app.inbound import service
-from app.members import tokens
 from app.members.models import Member
 from app.sending.models import Bounce
 from tests.conftest import make_member
@@ -100,17 +99,6 @@ def test_bad_input_gets_a_clear_answer_and_changes_nothing(client, session, sett
     for response, status, outcome in cases:
         assert (response.status_code, response.get_json()["status"]) == (status, outcome)
     assert bounce_count(session) == 0
-
-
-def test_replies_are_refused_not_pretended(client, session, settings, delivery):
-    token = tokens.sign(settings, "reply", {"m": delivery.member_id, "i": delivery.issue_id})
-    reply = b"From: ann@example.com\r\nSubject: Re: Hydration\r\n\r\nLovely issue!\r\n"
-    response = post(client, reply, query=f"?to=reply%2B{token}@localhost")
-    assert response.status_code == 422
-    assert response.get_json() == {
-        "status": "not_accepted",
-        "detail": "Replies by email are not accepted yet; reply on the web instead.",
-    }
 
 
 def test_oversized_bodies_and_forms_are_refused(client, session):
