@@ -102,6 +102,7 @@ class Post(Base):
 
     author: Mapped[Member | None] = relationship(lazy="joined")
     thread: Mapped[Thread] = relationship(lazy="joined")
+    parent: Mapped[Post | None] = relationship(remote_side=[id], lazy="select")
 
     __table_args__ = (
         Index("ix_posts_thread_created", "thread_id", "created_at"),

@@ -136,13 +136,21 @@ def is_suspended(viewer: Any, *, now: datetime | None = None) -> bool:
 
 
 def can_see_post(viewer: Any, post: Any) -> bool:
-    """A private post (feedback for the editor) is for editors and its author only; a hidden one
-    for editors and its author (who is told it is hidden). Deleted posts show as tombstones."""
+    """A private post (feedback for the editor) is for editors, its author and — when it
+    answers a private post — that post's author: a private conversation between a member and
+    the editor. A hidden post is for editors and its author (who is told it is hidden).
+    Deleted posts show as tombstones."""
     if _is_editor(viewer):
         return True
-    own = _is_member(viewer) and post.author_id == getattr(viewer, "id", None)
-    if post.private or post.status == "hidden":
+    if not _is_member(viewer):
+        return not post.private and post.status != "hidden"
+    viewer_id = getattr(viewer, "id", None)
+    own = post.author_id == viewer_id
+    if post.status == "hidden":
         return own
+    if post.private:
+        parent = post.parent
+        return own or (parent is not None and parent.private and parent.author_id == viewer_id)
     return True
 
 

@@ -171,3 +171,11 @@ def test_boards_gate_reading_and_posting(session, people, boards):
             except PostRefused:
                 readable = False
             assert readable == (name in readers), (access, name)
+
+
+def test_an_editors_private_answer_is_seen_by_the_member_it_answers(session, thread, people):
+    feedback = service.create_post(session, people["free"], thread, "Loved it", private=True)
+    service.create_post(session, people["editor"], thread, "Thank you!", parent_id=feedback.id)
+    mine = service.shown_posts(session, people["free"], thread)
+    assert [reply.post.body_markdown for reply in mine[0].replies] == ["Thank you!"]
+    assert service.shown_posts(session, people["paid"], thread) == []
