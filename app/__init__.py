@@ -19,6 +19,7 @@ from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.discussions.feedback_views import bp as feedback_links_bp
 from app.discussions.forum_views import bp as forum_bp
+from app.discussions.jobs import queue_due_digests, resend_stale_notifications
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
 from app.issues.views import bp as issues_bp
@@ -61,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
     # Run by every worker each WORKER_MAINTENANCE_SECONDS; each must be idempotent.
     app.extensions["kith.maintenance"] = (reconcile_sends, expire_lapsed_memberships)
+    app.extensions["kith.maintenance"] += (resend_stale_notifications, queue_due_digests)
 
     db.init_app(app, settings.database_url)
     queue.init_app(app, settings.redis_url)

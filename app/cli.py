@@ -20,6 +20,7 @@ from werkzeug.serving import run_simple
 from app import embedded_redis
 from app.config import PROJECT_ROOT
 from app.db import transaction
+from app.discussions.commands import digest_command
 from app.inbound.commands import inbound_smtp_command
 from app.issues import content
 from app.members import service as members
@@ -138,7 +139,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    commands += (invites_group,)
+    commands += (invites_group, digest_command)
     sending = (send_command, send_status_command, send_control_command)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)
