@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 from flask.cli import with_appcontext
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.db import transaction, utcnow
 from app.discussions import digest, jobs, mailing
@@ -21,7 +23,10 @@ def digest_command(dry_run: bool) -> None:
     with transaction() as session:
         waiting = digest.count_due(session, utcnow())
     total, more = mailing.Tally(), waiting > 0
-    with click.progressbar(length=waiting, label="Digests", file=click.get_text_stream("stderr")) as bar:
+    console = Console(stderr=True)
+    columns = (TextColumn("digests"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("digests", total=waiting)
         while more:
             try:
                 tally, more = jobs.run_digests()
@@ -29,7 +34,7 @@ def digest_command(dry_run: bool) -> None:
                 raise click.ClickException(f"cannot reach the mail server: {error}") from error
             for name in vars(total):
                 setattr(total, name, getattr(total, name) + getattr(tally, name))
-            bar.update(tally.sent + tally.nothing + tally.refused + tally.uncertain)
+            bar.advance(task, tally.sent + tally.nothing + tally.refused + tally.uncertain)
     click.echo(
         f"digest: {total.sent} sent, {total.nothing} with nothing new"
         + (f", {total.deferred} deferred (mail server busy)" if total.deferred else "")

@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.discussions import jobs, notifications, service
-from app.discussions.models import Notification
+from app.discussions.mailing import TAKEN, Outgoing
+from app.discussions.models import Notification, Post, Thread
+from app.issues.models import Issue
 from app.members import tokens
 from app.members.models import Member
 from tests.conftest import run_jobs
@@ -197,3 +200,39 @@ def test_an_old_notification_is_given_up_without_mail(app, session, conversation
     with app.app_context():
         assert jobs.send_notifications() == 0
     assert smtp.received == [] and rows(session)[0].sent_at is not None
+
+
+def test_two_workers_never_claim_the_same_notification(app, engine):
+    """Real concurrency on PostgreSQL: while one worker holds a claim, another skips the row
+    at once (SKIP LOCKED) instead of mailing it too, and after the commit it is done."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks between connections need PostgreSQL")
+    settings = app.extensions["kith.settings"]
+    with Session(engine) as setup:
+        reader, writer = Member(email="r@example.com", status="active"), Member(email="w@example.com")
+        issue = Issue(slug="race", title="Race", status="published", visibility="public")
+        setup.add_all([reader, writer, issue])
+        setup.flush()
+        thread = Thread(kind="issue", issue_id=issue.id, title="Race")
+        setup.add(thread)
+        setup.flush()
+        post = Post(thread_id=thread.id, author_id=writer.id, body_markdown="Hi", body_html="Hi")
+        setup.add(post)
+        setup.flush()
+        row = Notification(post_id=post.id, member_id=reader.id, kind="reply")
+        setup.add(row)
+        setup.commit()
+        ids = (row.id, issue.id, reader.id, writer.id)
+    first, second = Session(engine), Session(engine)
+    try:
+        assert isinstance(notifications.prepare(first, ids[0], settings=settings), Outgoing)
+        assert notifications.prepare(second, ids[0], settings=settings) == TAKEN
+        first.commit()
+        second.rollback()
+        assert notifications.prepare(second, ids[0], settings=settings) == TAKEN
+    finally:
+        first.close()
+        second.close()
+        with engine.begin() as connection:
+            connection.execute(delete(Issue).where(Issue.id == ids[1]))
+            connection.execute(delete(Member).where(Member.id.in_(ids[2:])))
