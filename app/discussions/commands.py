@@ -25,7 +25,9 @@ def digest_command(dry_run: bool) -> None:
     total, more = mailing.Tally(), waiting > 0
     console = Console(stderr=True)
     columns = (TextColumn("digests"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as bar:
         task = bar.add_task("digests", total=waiting)
         while more:
             try:

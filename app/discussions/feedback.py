@@ -143,7 +143,13 @@ def answer(
         raise service.PostRefused("not-allowed")
     now = now or utcnow()
     answered = service.create_post(
-        session, editor, post.thread, body_markdown, parent_id=post.id, private=post.private, now=now
+        session,
+        editor,
+        post.thread,
+        body_markdown,
+        parent_id=post.id,
+        private=post.private,
+        now=now,
     )
     post.handled_at = now
     session.flush()

@@ -26,9 +26,7 @@ def _settings():
 
 def _page(ballot: votes.Ballot, *, status: int = 200, **context):
     faces = FEEDBACK_FACES.get(ballot.issue.feedback_choices, ())
-    page = render_template(
-        "discussions/feedback_vote.html", ballot=ballot, faces=faces, **context
-    )
+    page = render_template("discussions/feedback_vote.html", ballot=ballot, faces=faces, **context)
     return page, status, TOKEN_PAGE_HEADERS
 
 

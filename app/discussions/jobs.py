@@ -73,9 +73,7 @@ def run_digests(*, now: datetime | None = None) -> tuple[mailing.Tally, bool]:
         members, posts = digest.batch(session, now)
     tally = mailing.deliver_each(
         [member_id for member_id, _ in members],
-        lambda session, key: digest.prepare(
-            session, key, settings=settings, posts=posts, now=now
-        ),
+        lambda session, key: digest.prepare(session, key, settings=settings, posts=posts, now=now),
     )
     return tally, len(members) == digest.BATCH and not tally.deferred
 

@@ -36,8 +36,14 @@ def posts(session, thread, people, boards):
     made = {
         "free": service.create_post(session, free, thread, WORDS["free"], now=start),
         "paid": service.create_post(
-            session, paid, thread, WORDS["paid"], private=True, source="email",
-            message_id="<m1@mail.example>", now=start + timedelta(minutes=1),
+            session,
+            paid,
+            thread,
+            WORDS["paid"],
+            private=True,
+            source="email",
+            message_id="<m1@mail.example>",
+            now=start + timedelta(minutes=1),
         ),  # fmt: skip
     }
     made["invite"] = service.create_post(
@@ -134,13 +140,21 @@ def test_pages(editor_client, session, thread):
     start = utcnow() - timedelta(days=2)
     for n in range(27):  # spaced out: the posting rate limit is per ten minutes
         author = make_member(session, email=f"many{n}@example.com")
-        service.create_post(session, author, thread, f"Note number {n}.", now=start + timedelta(minutes=n))
+        service.create_post(
+            session, author, thread, f"Note number {n}.", now=start + timedelta(minutes=n)
+        )
     session.commit()
     first = shown(editor_client)
-    assert "Note number 26." in first and "Note number 2." in first and "Note number 1." not in first
+    assert (
+        "Note number 26." in first and "Note number 2." in first and "Note number 1." not in first
+    )
     assert "page 1 of 2" in first and 'rel="next" href="/admin/feedback?page=2"' in first
     second = shown(editor_client, "?page=2")
-    assert "Note number 1." in second and "Note number 0." in second and "Note number 26." not in second
+    assert (
+        "Note number 1." in second
+        and "Note number 0." in second
+        and "Note number 26." not in second
+    )
     assert "Note number 0." in shown(editor_client, "?page=999")  # past the end: the last page
 
 
@@ -149,7 +163,8 @@ def test_mark_handled_and_unhandled(editor_client, session, posts):
     token = csrf_token(editor_client, "/admin/feedback")
     back = "/admin/feedback?private=1"
     response = editor_client.post(
-        f"/admin/feedback/{post.id}/handled", data={"csrf_token": token, "handled": "1", "back": back}
+        f"/admin/feedback/{post.id}/handled",
+        data={"csrf_token": token, "handled": "1", "back": back},
     )
     assert response.status_code == 303 and response.headers["Location"] == back
     session.expire_all()
@@ -253,7 +268,9 @@ def test_the_answer_page_shows_the_post_and_a_labelled_form(editor_client, posts
 
 def test_only_feedback_can_be_answered_or_marked(editor_client, session, posts, people, boards):
     editors = service.create_post(session, people["editor"], posts["free"].thread, "Mine.")
-    forum = service.create_post(session, people["free"], topic(session, boards["public"], people["free"]), "Hi.")
+    forum = service.create_post(
+        session, people["free"], topic(session, boards["public"], people["free"]), "Hi."
+    )
     session.commit()
     token = csrf_token(editor_client, "/admin/feedback")
     for post_id in (editors.id, forum.id, 999_999):

@@ -207,7 +207,9 @@ def test_results_count_each_choice_and_average(session, rated, people):
 
 def test_results_of_an_issue_nobody_rated(session, rated):
     figures = votes.results(session, rated)
-    assert figures.voters == 0 and figures.average is None and set(figures.counts) == {1, 2, 3, 4, 5}
+    assert (
+        figures.voters == 0 and figures.average is None and set(figures.counts) == {1, 2, 3, 4, 5}
+    )
 
 
 def test_a_member_signed_in_as_someone_else_still_votes_as_the_link_says(app, session, rated):

@@ -209,7 +209,10 @@ def test_two_workers_never_claim_the_same_notification(app, engine):
         pytest.skip("row locks between connections need PostgreSQL")
     settings = app.extensions["kith.settings"]
     with Session(engine) as setup:
-        reader, writer = Member(email="r@example.com", status="active"), Member(email="w@example.com")
+        reader, writer = (
+            Member(email="r@example.com", status="active"),
+            Member(email="w@example.com"),
+        )
         issue = Issue(slug="race", title="Race", status="published", visibility="public")
         setup.add_all([reader, writer, issue])
         setup.flush()
