@@ -7,7 +7,7 @@ token is the authentication, so it needs neither a session nor a CSRF token.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from app.db import transaction
 from app.discussions import service, votes
@@ -42,7 +42,12 @@ def vote_page(token: str, choice: int):
             ballot = votes.open_ballot(session, _settings(), token, choice)
     except votes.VoteError as error:
         return _invalid(str(error))
-    return _page(ballot, token=token, recorded=False)
+    # After the POST: "done" says what was sent; the vote itself must be there to thank for.
+    done = request.args.get("done", "")
+    recorded = done in ("vote", "comment") and ballot.current == choice
+    return _page(
+        ballot, token=token, recorded=recorded, commented=done == "comment", autosubmit=not done
+    )
 
 
 @bp.post("/feedback/<token>/<int:choice>")
@@ -61,6 +66,6 @@ def vote(token: str, choice: int):
         status = REFUSED_STATUS.get(refused.reason, 403)
         error = f"Nothing was recorded: {refused}"
         return _page(ballot, status=status, token=token, comment=comment, error=error)
-    return _page(
-        recorded.ballot, token=token, recorded=True, commented=recorded.comment is not None
-    )
+    done = "comment" if recorded.comment is not None else "vote"
+    # Then a GET, so reloading the thanks page cannot post the comment twice.
+    return redirect(url_for(".vote_page", token=token, choice=choice, done=done), 303)

@@ -64,7 +64,7 @@ def test_a_real_send_carries_working_links_for_each_member(app, session, rated, 
         page = client.get(f"/feedback/{token}/4")
         assert page.status_code == 200 and "You picked 4 of 5" in page.get_data(as_text=True)
         assert vote_of(session, member, rated) is None  # a GET (a link scanner) records nothing
-        assert client.post(f"/feedback/{token}/4").status_code == 200
+        assert client.post(f"/feedback/{token}/4").status_code == 303
         assert vote_of(session, member, rated) == 4
     assert len(seen_tokens) == len(readers)
 
@@ -91,11 +91,12 @@ def test_post_records_and_a_second_vote_changes_it(app, session, rated):
     member = make_member(session)
     token, client = token_for(app, member, rated), app.test_client()
     response = client.post(f"/feedback/{token}/2")  # no session, no CSRF token: the token is it
-    assert response.status_code == 200
-    page = response.get_data(as_text=True)
+    assert response.status_code == 303  # then a GET: reloading it cannot post anything again
+    assert response.headers["Location"] == f"/feedback/{token}/2?done=vote"
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Thank you" in page and "<strong>2 of 5</strong>" in page
-    assert "data-autosubmit" not in page  # the thanks page must not send again
-    assert client.post(f"/feedback/{token}/5").status_code == 200
+    assert "data-autosubmit" not in page and "feedback_vote.js" not in page  # sent already
+    assert client.post(f"/feedback/{token}/5").status_code == 303
     assert vote_of(session, member, rated) == 5
     assert session.query(FeedbackVote).filter_by(issue_id=rated.id).count() == 1
     again = client.get(f"/feedback/{token}/3").get_data(as_text=True)
@@ -107,6 +108,7 @@ def test_a_comment_is_private_feedback_for_the_editor(app, session, rated, peopl
     response = app.test_client().post(
         f"/feedback/{token_for(app, member, rated)}/1",
         data={"comment": "The crumb section lost me entirely."},
+        follow_redirects=True,
     )
     assert response.status_code == 200 and "reached the editor" in response.get_data(True)
     post = session.scalars(select(Post).where(Post.author_id == member.id)).one()
@@ -122,9 +124,12 @@ def test_a_comment_is_dropped_silently_when_the_discussion_is_off(app, session):
     closed = publish_issue(session, title="Closed", discussion="off", feedback_choices=3)
     member = make_member(session)
     response = app.test_client().post(
-        f"/feedback/{token_for(app, member, closed)}/3", data={"comment": "Lovely."}
+        f"/feedback/{token_for(app, member, closed)}/3",
+        data={"comment": "Lovely."},
+        follow_redirects=True,
     )
-    assert response.status_code == 200 and "reached the editor" not in response.get_data(True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Thank you" in page and "reached the editor" not in page
     assert vote_of(session, member, closed) == 3
     assert session.query(Post).count() == 0
 
@@ -218,3 +223,11 @@ def test_a_member_signed_in_as_someone_else_still_votes_as_the_link_says(app, se
     sign_in(client, other)
     client.post(f"/feedback/{token_for(app, owner, rated)}/2")
     assert vote_of(session, owner, rated) == 2 and vote_of(session, other, rated) is None
+
+
+def test_a_thanks_page_needs_the_vote_to_be_there(app, session, rated):
+    member = make_member(session)
+    page = app.test_client().get(f"/feedback/{token_for(app, member, rated)}/3?done=vote")
+    html = page.get_data(as_text=True)
+    assert "Thank you" not in html and "You picked 3 of 5" in html
+    assert "data-autosubmit" not in html  # a "done" page never sends by itself
