@@ -92,7 +92,6 @@ def inbox():
         issues=choices,
         tiers=TIERS,
         sources=POST_SOURCES,
-        form=ButtonForm(),
         back=request.full_path,
     )
     return page, 400 if errors else 200

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 NOTHING = "nothing"  # claimed and done, with nothing to mail (preferences, gone, nothing new)
 TAKEN = "taken"  # done before, or being done by another worker right now
 PREFERENCES_PATH = "/account#prefs-title"  # where a member turns these emails off
+RECONNECTS = 3  # fresh connections per run after one dies mid-run
 
 
 @dataclass(frozen=True)
@@ -62,31 +63,35 @@ class _Deferred(Exception):
 
 def deliver_each(keys: Iterable[int], prepare: Prepare) -> Tally:
     """For each key: ``prepare`` claims its row and says what to mail (or NOTHING or TAKEN);
-    the message goes over one SMTP connection for the whole run, then the claim commits.
+    the message goes over an SMTP connection kept for the run, then the claim commits.
 
-    A temporary failure rolls the claim back (the next run tries again); a dead connection
-    ends the run. Failing to connect at all raises ``DeliveryError`` with nothing claimed.
+    A temporary failure rolls the claim back (the next run tries again). A connection that
+    dies is opened again, a few times, so one message the server chokes on cannot hold up
+    the rest. Failing to connect raises ``DeliveryError``, with that row left unclaimed.
     """
-    tally, keys = Tally(), list(keys)
-    if not keys:
-        return tally
+    tally, waiting = Tally(), list(keys)
     settings: Settings = current_app.extensions["kith.settings"]
-    with mailer.transport().connect() as connection:
-        for key in keys:
-            try:
-                with transaction(immediate=True) as session:
-                    outcome = _deliver_one(session, connection, settings, key, prepare)
-            except _Deferred as deferred:
-                tally.deferred += 1
-                log.warning("discussion mail %s deferred: %s", key, deferred.error)
-                if deferred.error.connection_lost:
-                    break
-                continue
-            if outcome != TAKEN:
-                setattr(tally, outcome, getattr(tally, outcome) + 1)
-            if outcome == "uncertain":
-                break  # no answer: the connection is no use for the rest
+    for _ in range(RECONNECTS + 1):
+        if not waiting:
+            break
+        with mailer.transport().connect() as connection:
+            while waiting and _deliver_next(connection, settings, waiting.pop(0), prepare, tally):
+                pass
     return tally
+
+
+def _deliver_next(connection, settings: Settings, key: int, prepare: Prepare, tally: Tally) -> bool:
+    """Deliver one row and count its outcome; False when the connection is no use any more."""
+    try:
+        with transaction(immediate=True) as session:
+            outcome = _deliver_one(session, connection, settings, key, prepare)
+    except _Deferred as deferred:
+        tally.deferred += 1
+        log.warning("discussion mail %s deferred: %s", key, deferred.error)
+        return not deferred.error.connection_lost
+    if outcome != TAKEN:
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+    return outcome != "uncertain"  # no answer came: the line is dead
 
 
 def _deliver_one(session: Session, connection, settings: Settings, key: int, prepare) -> str:

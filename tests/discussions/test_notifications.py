@@ -183,6 +183,24 @@ def test_a_temporary_refusal_waits_and_a_permanent_one_is_not_retried(
     assert all(row.sent_at is not None for row in rows(session))
 
 
+def test_a_connection_that_dies_on_one_message_does_not_hold_up_the_rest(
+    app, session, thread, people, smtp, redis
+):
+    first = service.create_post(session, people["free"], thread, "First.")
+    service.create_post(session, people["paid"], thread, "Reply.", parent_id=first.id)
+    other = service.create_post(session, people["invite"], thread, "Second.")
+    service.create_post(session, people["paid"], thread, "Reply too.", parent_id=other.id)
+    session.commit()
+    smtp.fail_for(["free@example.com"], Fault("rcpt", drop=True))  # the line goes dead
+    with app.app_context():
+        assert jobs.send_notifications() == 1  # a new connection took the next one
+    assert smtp.counts() == {"invite@example.com": 1}
+    assert [row.sent_at is not None for row in rows(session)] == [False, True]
+    with app.app_context():
+        assert jobs.send_notifications() == 1
+    assert smtp.counts() == {"invite@example.com": 1, "free@example.com": 1}
+
+
 def test_with_the_mail_server_down_nothing_is_claimed(app, session, conversation, smtp, redis):
     smtp.down()
     with app.app_context():
