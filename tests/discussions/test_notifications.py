@@ -33,6 +33,16 @@ def conversation(session, thread, people):
     return first, reply
 
 
+@pytest.fixture
+def two_conversations(session, thread, people):
+    """The paid member answers the free member, then the invited one: two notifications."""
+    first = service.create_post(session, people["free"], thread, "First.")
+    service.create_post(session, people["paid"], thread, "Reply.", parent_id=first.id)
+    other = service.create_post(session, people["invite"], thread, "Second.")
+    service.create_post(session, people["paid"], thread, "Reply too.", parent_id=other.id)
+    session.commit()
+
+
 def rows(session) -> list[Notification]:
     session.expire_all()
     return list(session.scalars(select(Notification).order_by(Notification.id)))
@@ -165,13 +175,8 @@ def test_a_hidden_post_is_not_mailed(app, session, conversation, smtp, redis):
 
 
 def test_a_temporary_refusal_waits_and_a_permanent_one_is_not_retried(
-    app, session, thread, people, smtp, redis
+    app, session, two_conversations, smtp, redis
 ):
-    first = service.create_post(session, people["free"], thread, "First.")
-    service.create_post(session, people["paid"], thread, "Reply.", parent_id=first.id)
-    other = service.create_post(session, people["invite"], thread, "Second.")
-    service.create_post(session, people["paid"], thread, "Reply too.", parent_id=other.id)
-    session.commit()
     smtp.fail_for(["free@example.com"], Fault("rcpt", "451 4.3.0 try later"))
     smtp.fail_for(["invite@example.com"], Fault("rcpt", "550 5.1.1 no such user"), times=None)
     with app.app_context():
@@ -184,13 +189,8 @@ def test_a_temporary_refusal_waits_and_a_permanent_one_is_not_retried(
 
 
 def test_a_connection_that_dies_on_one_message_does_not_hold_up_the_rest(
-    app, session, thread, people, smtp, redis
+    app, session, two_conversations, smtp, redis
 ):
-    first = service.create_post(session, people["free"], thread, "First.")
-    service.create_post(session, people["paid"], thread, "Reply.", parent_id=first.id)
-    other = service.create_post(session, people["invite"], thread, "Second.")
-    service.create_post(session, people["paid"], thread, "Reply too.", parent_id=other.id)
-    session.commit()
     smtp.fail_for(["free@example.com"], Fault("rcpt", drop=True))  # the line goes dead
     with app.app_context():
         assert jobs.send_notifications() == 1  # a new connection took the next one
