@@ -23,6 +23,7 @@ from app.cli import register_commands
 from app.config import PROJECT_ROOT, load_settings
 from app.discussions.feedback_views import bp as feedback_links_bp
 from app.discussions.forum_views import bp as forum_bp
+from app.discussions.jobs import queue_due_digests, resend_stale_notifications
 from app.discussions.post_action_views import bp as post_actions_bp
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
@@ -71,6 +72,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         reconcile_sends,
         expire_lapsed_memberships,
         requeue_webhooks,
+        resend_stale_notifications,
+        queue_due_digests,
     )
 
     db.init_app(app, settings.database_url)

@@ -21,6 +21,7 @@ PURPOSES: dict[str, tuple[str, int | None]] = {
     "unsubscribe": ("kith.unsubscribe", None),  # RFC 8058 links must keep working
     "reply": ("kith.reply", None),  # Reply-To: reply+TOKEN@REPLY_DOMAIN names member and issue
     "bounce": ("kith.bounce", None),  # VERP return path: bounce+TOKEN@REPLY_DOMAIN names a delivery
+    "feedback": ("kith.feedback", 90 * 24 * 3600),  # an issue email's one-click rating links
 }
 
 

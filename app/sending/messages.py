@@ -2,7 +2,7 @@
 
 A variant is what the gating policy lets a reader have: the full issue, or the teaser with a
 link to the web. Each variant is rendered from MJML and MIME-encoded once (prepared.py); per
-recipient only the addresses, tokens and unsubscribe link change.
+recipient only the addresses, tokens, unsubscribe link and feedback-link token change.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ from app.members import access, tokens
 from app.members.models import Member
 from app.members.subscriptions import unsubscribe_url
 from app.sending.emails import EmailTemplates
-from app.sending.prepared import LINK_MARKER, MAIL_POLICY, PreparedEmail
+from app.sending.prepared import FEEDBACK_MARKER, LINK_MARKER, MAIL_POLICY, PreparedEmail
 from app.sending.signing import BulkSigner
 
 __all__ = ["MAIL_POLICY", "IssueEmail", "Personalized"]
+
+# The one-click ratings an issue email offers (Issue.feedback_choices), worst to best.
+FEEDBACK_FACES = {3: ("😞", "😐", "😍"), 5: ("😞", "🙁", "😐", "🙂", "😍")}
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class IssueEmail:
             "preheader": issue.excerpt or issue.subtitle,
             "web_url": web_url,
             "unsubscribe_url": LINK_MARKER,
+            "feedback": feedback_links(settings, issue.feedback_choices),
         }
         full_text = MORE_MARKER.sub("", issue.body_markdown).strip()
         teaser_text = (
@@ -102,6 +106,11 @@ class IssueEmail:
         variant = self.full if access.can_read_full(member, self.issue) else self.teaser
         unsubscribe = unsubscribe_url(settings, member)
         token = unsubscribe.rpartition("/")[2]
+        feedback = (
+            tokens.sign(settings, "feedback", {"m": member.id, "i": self.issue.id})
+            if self.issue.feedback_choices
+            else ""
+        )
         bounce = tokens.sign(settings, "bounce", {"m": member.id, "d": delivery_id})
         message_id, data = variant.personalize(
             to_name=member.name,
@@ -110,6 +119,22 @@ class IssueEmail:
             reply_to=addresses.reply_address(settings, member.id, issue_id=self.issue.id),
             unsubscribe_url=unsubscribe,
             unsubscribe_mailto=f"mailto:unsubscribe+{token}@{settings.reply_domain}",
+            feedback_token=feedback,
             signer=signer,
         )
         return Personalized(f"bounce+{bounce}@{settings.reply_domain}", message_id, data)
+
+
+def feedback_links(settings: Settings, choices: int) -> list[dict[str, object]]:
+    """The rating links of an issue email, each holding the marker where a recipient's token
+    goes: ``/feedback/<token>/<choice>``; none when the issue asks for no ratings."""
+    faces = FEEDBACK_FACES.get(choices, ())
+    return [
+        {
+            "choice": choice,
+            "face": face,
+            "label": f"{choice} of {choices}",
+            "url": settings.url(f"/feedback/{FEEDBACK_MARKER}/{choice}"),
+        }
+        for choice, face in enumerate(faces, start=1)
+    ]
