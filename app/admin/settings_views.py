@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
@@ -40,6 +40,11 @@ class PublicationForm(FlaskForm):
         "Welcome text",
         validators=[Length(max=5000)],
         description="Greets members who start paying or join by invitation.",
+    )
+    replies_from_any_address = BooleanField(
+        "Post mailed replies from any sender address",
+        description="Off: a reply by email must come from the address the issue was sent to. "
+        "Turn on if your members reply from other addresses (forwarding, aliases).",
     )
 
 

@@ -16,7 +16,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from app.db import transaction
-from app.discussions import moderation, service, viewing
+from app.discussions import moderation, notifications, service, viewing
 from app.discussions.models import Post, Thread
 from app.discussions.service import MAX_BODY, PostRefused
 from app.discussions.viewing import ThreadView
@@ -135,6 +135,7 @@ def create_post(thread_id: int):
             target = back_to(thread, post.id)
     except PostRefused as refused:
         return _refused_post(thread_id, refused, Draft(body, parent_id, str(refused)))
+    notifications.enqueue()
     return redirect(target, 303)
 
 

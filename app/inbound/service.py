@@ -20,7 +20,7 @@ from email.utils import getaddresses
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.discussions import mail_replies
+from app.discussions import mail_replies, notifications
 from app.inbound import addresses, reports
 from app.members import subscriptions, tokens
 from app.members.models import Member
@@ -117,6 +117,14 @@ def receive(
     address = address or _reply_address_in(settings, raw)
     handler = HANDLERS[address.kind if address else None]
     return handler(session, settings, raw, address, envelope_sender)
+
+
+def after_commit(outcome: Outcome) -> Outcome:
+    """Work that waits for the receiving transaction's commit: a posted reply may have
+    notifications to mail (the worker's maintenance sends them anyway if this fails)."""
+    if outcome.status == POSTED:
+        notifications.enqueue()
+    return outcome
 
 
 def _envelope_address(settings: Settings, recipients: list[str]) -> addresses.Address | None:

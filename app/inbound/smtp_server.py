@@ -75,10 +75,12 @@ class InboundHandler:
         return "\r\n".join([line] * len(recipients)) if self.lmtp else line
 
     def _receive(self, raw: bytes, recipients: list[str], sender: str) -> service.Outcome:
-        with self.app.app_context(), transaction(immediate=True) as session:
-            return service.receive(
-                session, self.settings, raw, recipients, envelope_sender=sender or ""
-            )
+        with self.app.app_context():
+            with transaction(immediate=True) as session:
+                outcome = service.receive(
+                    session, self.settings, raw, recipients, envelope_sender=sender or ""
+                )
+            return service.after_commit(outcome)
 
 
 class InboundController(Controller):

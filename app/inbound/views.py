@@ -58,6 +58,7 @@ def email():
     recipients = _envelope_recipients()
     with transaction(immediate=True) as session:
         outcome = service.receive(session, settings, raw, recipients)
+    service.after_commit(outcome)
     return jsonify(outcome.as_dict()), HTTP_STATUS[outcome.status]
 
 

@@ -229,6 +229,7 @@ def publication(session: Session) -> Publication:
 
 
 PUBLICATION_FIELDS = ("name", "description", "paywall_text", "welcome_text")
+PUBLICATION_FLAGS = ("replies_from_any_address",)
 
 
 def update_publication(session: Session, values: Mapping[str, str]) -> Publication:
@@ -238,6 +239,9 @@ def update_publication(session: Session, values: Mapping[str, str]) -> Publicati
     for name in PUBLICATION_FIELDS:
         if name in values:
             setattr(current, name, (values[name] or "").strip())
+    for name in PUBLICATION_FLAGS:
+        if name in values:
+            setattr(current, name, bool(values[name]))
     session.flush()
     return current
 

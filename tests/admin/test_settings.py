@@ -56,3 +56,17 @@ def test_overlong_text_is_refused_with_a_clear_error(app, session, client, edito
     response = client.post("/admin/settings", data={"csrf_token": token, "name": "x" * 201})
     assert response.status_code == 400
     assert "200" in response.get_data(as_text=True)
+
+
+def test_the_editor_may_let_mailed_replies_come_from_any_address(client, session, editor):
+    sign_in(client, editor)
+    token = csrf_token(client, "/admin/settings")
+    data = {"csrf_token": token, "name": "Crumb", "replies_from_any_address": "y"}
+    assert client.post("/admin/settings", data=data).status_code == 302
+    session.expire_all()
+    assert issues.publication(session).replies_from_any_address is True
+    data.pop("replies_from_any_address")
+    data["csrf_token"] = csrf_token(client, "/admin/settings")
+    client.post("/admin/settings", data=data)
+    session.expire_all()
+    assert issues.publication(session).replies_from_any_address is False

@@ -257,3 +257,21 @@ def test_two_workers_never_claim_the_same_notification(app, engine):
         with engine.begin() as connection:
             connection.execute(delete(Issue).where(Issue.id == ids[1]))
             connection.execute(delete(Member).where(Member.id.in_(ids[2:])))
+
+
+def test_a_reply_on_the_web_is_mailed_without_waiting_for_maintenance(
+    app, client, session, thread, people, smtp, redis
+):
+    from tests.conftest import csrf_token, sign_in
+
+    first = service.create_post(session, people["free"], thread, "Any tips?")
+    session.commit()
+    sign_in(client, people["paid"])
+    path = f"/t/{thread.id}"
+    response = client.post(
+        f"{path}/posts",
+        data={"csrf_token": csrf_token(client, path), "body": REPLY, "parent_id": first.id},
+    )
+    assert response.status_code == 303
+    run_jobs(app)  # the job the view queued, not the maintenance sweep
+    assert smtp.counts() == {"free@example.com": 1}
