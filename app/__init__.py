@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import db, queue
 from app.admin.feedback_views import bp as feedback_inbox_bp
+from app.admin.insights_views import bp as insights_bp
 from app.admin.invites_views import bp as admin_invites_bp
 from app.admin.members_views import bp as audience_bp
 from app.admin.moderation_views import bp as moderation_bp
@@ -21,6 +22,9 @@ from app.discussions.feedback_views import bp as feedback_links_bp
 from app.discussions.forum_views import bp as forum_bp
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
+from app.insights import reads
+from app.insights.jobs import maintain as maintain_insights
+from app.insights.views import bp as tracking_bp
 from app.issues.discovery_views import bp as discovery_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
@@ -61,9 +65,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["kith.settings"] = settings
     app.extensions["kith.page_cache"] = PageCache(ttl=settings.page_cache_seconds)
     # Run by every worker each WORKER_MAINTENANCE_SECONDS; each must be idempotent.
-    app.extensions["kith.maintenance"] = (reconcile_sends, expire_lapsed_memberships)
+    app.extensions["kith.maintenance"] = (
+        reconcile_sends,
+        expire_lapsed_memberships,
+        maintain_insights,
+    )
 
     db.init_app(app, settings.database_url)
+    reads.init_app(app)
     queue.init_app(app, settings.redis_url)
     mailer.init_app(app, settings)
     init_migrations(app, settings.migrations_dir)
@@ -103,6 +112,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         feedback_links_bp,
         feedback_inbox_bp,
         moderation_bp,
+        insights_bp,
+        tracking_bp,
         health_bp,
     )
     for blueprint in blueprints:

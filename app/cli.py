@@ -21,6 +21,7 @@ from app import embedded_redis
 from app.config import PROJECT_ROOT
 from app.db import transaction
 from app.inbound.commands import inbound_smtp_command
+from app.insights.commands import insights_group
 from app.issues import content
 from app.members import service as members
 from app.members.commands import members_group, segments_group
@@ -138,7 +139,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    commands += (invites_group,)
+    commands += (invites_group, insights_group)
     sending = (send_command, send_status_command, send_control_command)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
 from app.db import transaction
+from app.insights import reads
 from app.issues import service
 from app.members import access
 from app.payments import prices
@@ -56,6 +57,9 @@ def show(slug: str):
         offers = prices.offers(session, _settings())
     if issue is None:
         abort(404)
+    if not current_user.is_authenticated or not current_user.is_editor:
+        reads.counter().add(issue.id)
+        request.environ[reads.ENVIRON_KEY] = issue.id  # so the page cache counts its hits
     gate = access.gate(current_user, issue)
     return render_template(
         "issues/show.html",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from app.insights.models import TierChange
 from app.members.models import Invite, InviteRedemption, Member
 
 RANK = {"free": 0, "invite": 1, "paid": 2}
@@ -20,8 +21,7 @@ def grant(session: Session, member: Member, tier: str) -> bool:
     """Raise ``member`` to ``tier`` if that is higher than what they have; True if it changed."""
     if RANK[tier] <= RANK[member.tier]:
         return False
-    member.tier = tier
-    session.flush()
+    _change(session, member, tier)
     return True
 
 
@@ -33,8 +33,7 @@ def paid_ended(session: Session, member: Member) -> bool:
     """A subscription ended (or lapsed past its grace): back to invited or free."""
     if member.tier != "paid":
         return False
-    member.tier = "invite" if _redeemed_invite(session, member) else "free"
-    session.flush()
+    _change(session, member, "invite" if _redeemed_invite(session, member) else "free")
     return True
 
 
@@ -43,9 +42,17 @@ def set_by_editor(session: Session, member: Member, tier: str) -> bool:
     if tier not in RANK:
         raise ValueError(f"unknown tier {tier!r}")
     changed = member.tier != tier
-    member.tier = tier
-    session.flush()
+    _change(session, member, tier)
     return changed
+
+
+def _change(session: Session, member: Member, tier: str) -> None:
+    """Set the tier and, if it moved, record the change (the audience charts read it)."""
+    old, member.tier = member.tier, tier
+    session.flush()
+    if old != tier:
+        session.add(TierChange(member_id=member.id, from_tier=old, to_tier=tier))
+        session.flush()
 
 
 def _redeemed_invite(session: Session, member: Member) -> bool:

@@ -7,11 +7,13 @@ recipient only the addresses, tokens and unsubscribe link change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from markupsafe import escape
 
 from app.config import Settings
+from app.insights import tracking
 from app.issues.models import Issue
 from app.issues.rendering import MORE_MARKER
 from app.members import access, tokens
@@ -38,6 +40,7 @@ class IssueEmail:
     issue: Issue
     full: PreparedEmail
     teaser: PreparedEmail
+    tracked: bool = False  # carries the open pixel and tracked links (app/insights/tracking.py)
 
     @classmethod
     def render(
@@ -48,7 +51,10 @@ class IssueEmail:
         publication: str,
         *,
         subject_prefix: str = "",
+        link_positions: Callable[[list[str]], dict[str, int]] | None = None,
     ) -> IssueEmail:
+        """The variants of ``issue``'s email. With ``link_positions`` (which numbers the
+        email's links once per issue) it counts opens and clicks, and says so."""
         web_url = settings.url(f"/issues/{issue.slug}")
         common = {
             "publication": publication,
@@ -57,6 +63,7 @@ class IssueEmail:
             "preheader": issue.excerpt or issue.subtitle,
             "web_url": web_url,
             "unsubscribe_url": LINK_MARKER,
+            "tracking_notice": tracking.NOTICE if link_positions else "",
         }
         full_text = MORE_MARKER.sub("", issue.body_markdown).strip()
         teaser_text = (
@@ -77,6 +84,13 @@ class IssueEmail:
         teaser = templates.render(
             "issue", body_html=teaser_html, body_text=(teaser_text or "") + more, **common
         )
+        if link_positions is not None:
+            positions = link_positions(tracking.urls_in(full.html, teaser.html))
+            base = settings.base_url
+            full, teaser = (
+                replace(rendered, html=tracking.rewrite(rendered.html, positions, base))
+                for rendered in (full, teaser)
+            )
         subject = subject_prefix + issue.title
 
         def prepare(rendered) -> PreparedEmail:
@@ -88,7 +102,7 @@ class IssueEmail:
                 domain=settings.reply_domain,
             )
 
-        return cls(issue, prepare(full), prepare(teaser))
+        return cls(issue, prepare(full), prepare(teaser), tracked=link_positions is not None)
 
     def personalize(
         self,
@@ -99,7 +113,7 @@ class IssueEmail:
     ) -> Personalized:
         """``member``'s copy: the variant they may read, their links, their addresses."""
         variant = self.full if access.can_read_full(member, self.issue) else self.teaser
-        unsubscribe = unsubscribe_url(settings, member)
+        unsubscribe = unsubscribe_url(settings, member, issue_id=self.issue.id)
         token = unsubscribe.rpartition("/")[2]
         reply = tokens.sign(settings, "reply", {"m": member.id, "i": self.issue.id})
         bounce = tokens.sign(settings, "bounce", {"m": member.id, "d": delivery_id})
@@ -111,5 +125,6 @@ class IssueEmail:
             unsubscribe_url=unsubscribe,
             unsubscribe_mailto=f"mailto:unsubscribe+{token}@{settings.reply_domain}",
             signer=signer,
+            track_token=tracking.sign(settings, delivery_id, self.issue.id) if self.tracked else "",
         )
         return Personalized(f"bounce+{bounce}@{settings.reply_domain}", message_id, data)

@@ -64,6 +64,8 @@ class Delivery(Base):
         one_of("status", DELIVERY_STATES),
         UniqueConstraint("issue_id", "member_id", name="uq_deliveries_issue_id_member_id"),
         Index("ix_deliveries_send_id_status_id", "send_id", "status", "id"),
+        # The issue report counts an issue's deliveries by status from the index alone.
+        Index("ix_deliveries_issue_id_status", "issue_id", "status"),
         {"sqlite_autoincrement": True},
     )
 

@@ -26,6 +26,8 @@ from email.utils import formataddr, formatdate
 from app.sending.signing import BulkSigner, relaxed_lines
 
 LINK_MARKER = "%%KITH_UNSUBSCRIBE_URL%%"
+# Where a recipient's open-and-click token goes (app/insights/tracking.py), when counting is on.
+TRACK_MARKER = "%%KITH_TRACK%%"
 QP_LINE = 74  # 76 allowed; room for a leading "=2E"
 SOFT_BREAK = b"=\r\n"
 # CRLF line ends, and no folding under RFC 5322's 998 characters.
@@ -46,7 +48,7 @@ def _header_value(text: str) -> str:
     return " ".join((text or "").split())
 
 
-_TEXT_LINK, _HTML_LINK = 0, 1  # where a recipient's link goes in a layout
+_TEXT_LINK, _HTML_LINK, _TRACK = 0, 1, 2  # where a recipient's own values go in a layout
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class PreparedEmail:
     def encode(
         cls, *, mail_from: str, subject: str, text: str, html_body: str, domain: str
     ) -> PreparedEmail:
-        """Encode ``text`` and ``html_body``, each holding LINK_MARKER where the link goes."""
+        """Encode ``text`` and ``html_body``, each holding LINK_MARKER where the link goes
+        (and ``html_body`` TRACK_MARKER where a tracking token goes, if it counts opens)."""
         head = EmailMessage(policy=MAIL_POLICY)
         head["From"] = mail_from
         head["Subject"] = _header_value(subject)
@@ -102,6 +105,7 @@ class PreparedEmail:
         unsubscribe_url: str,
         unsubscribe_mailto: str,
         signer: BulkSigner | None = None,
+        track_token: str = "",
     ) -> tuple[str, bytes]:
         """This recipient's copy: (its Message-ID, the message bytes ready for SMTP)."""
         message_id = f"<{message_id_local}.{secrets.token_hex(6)}@{self.domain}>"
@@ -114,7 +118,11 @@ class PreparedEmail:
             (b"List-Unsubscribe-Post", b"List-Unsubscribe=One-Click"),
             (b"Precedence", b"bulk"),
         )
-        links = (_qp(unsubscribe_url) + SOFT_BREAK, _qp(html.escape(unsubscribe_url)) + SOFT_BREAK)
+        links = (
+            _qp(unsubscribe_url) + SOFT_BREAK,
+            _qp(html.escape(unsubscribe_url)) + SOFT_BREAK,
+            _qp(track_token) + SOFT_BREAK,  # URL-safe: nothing to escape
+        )
         head = self.static_head + b"".join(
             name + b": " + value + b"\r\n" for name, value in recipient
         )
@@ -135,17 +143,22 @@ def _header_fields(head: bytes) -> tuple[tuple[bytes, bytes], ...]:
     return tuple(tuple(field.split(b": ", 1)) for field in fields)  # type: ignore[misc]
 
 
-def _cut(content: str, slot: int) -> list[bytes | int]:
-    """``content`` encoded, with a link slot wherever the marker was.
+_MARKERS = re.compile(f"({re.escape(LINK_MARKER)}|{re.escape(TRACK_MARKER)})")
 
-    Each piece before a slot ends with a soft line break, so the link is a line of its own.
+
+def _cut(content: str, slot: int) -> list[bytes | int]:
+    """``content`` encoded, with a slot wherever a marker was: ``slot`` for the unsubscribe
+    link, ``_TRACK`` for the tracking token.
+
+    Each piece before a slot ends with a soft line break, so the value is a line of its own.
     """
     layout: list[bytes | int] = []
-    segments = content.split(LINK_MARKER)
-    for index, segment in enumerate(segments):
-        layout.append(_qp(segment) + (SOFT_BREAK if index < len(segments) - 1 else b""))
-        if index < len(segments) - 1:
-            layout.append(slot)
+    pieces = _MARKERS.split(content)  # text, marker, text, marker, …, text
+    for index in range(0, len(pieces), 2):
+        last = index == len(pieces) - 1
+        layout.append(_qp(pieces[index]) + (b"" if last else SOFT_BREAK))
+        if not last:
+            layout.append(slot if pieces[index + 1] == LINK_MARKER else _TRACK)
     return layout
 
 
