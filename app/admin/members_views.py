@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
+from app.insights import engagement
 from app.members import audience, segments, service
 from app.members.models import TIERS, Member
 from app.pagination import Page
@@ -133,11 +134,13 @@ def member(member_id: int):
             abort(404)
         events = audience.history(session, found)
         bounce_history = bounces.history(session, found.id)
+        score = engagement.of_member(session, found.id)
     return render_template(
         "admin/member.html",
         member=found,
         events=events,
         bounces=bounce_history,
+        engagement=score,
         form=ButtonForm(),
     )
 

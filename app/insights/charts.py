@@ -134,8 +134,8 @@ def bar_chart(
     stacks = [[sum(item.values[start : start + size]) for start in buckets] for item in series]
     totals = [sum(column) for column in zip(*stacks, strict=True)] if stacks else []
     top = _top(totals)
-    period = "per day" if size == 1 else "per week"
-    summary = f"{description} ({period}). " + "; ".join(
+    period = "day" if size == 1 else "week"
+    summary = f"{description} One bar per {period}. " + "; ".join(
         f"{item.name}: {sum(item.values):,.0f} in all" for item in series
     )
     parts = _frame(chart_id, title, summary, top, days, "")

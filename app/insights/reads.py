@@ -81,7 +81,7 @@ class ReadCounter:
             with self._lock:
                 self._pending.update(pending)
             return 0
-        return sum(pending.values())
+        return sum(row["reads"] for row in rows)
 
 
 def init_app(app: Flask) -> ReadCounter:

@@ -20,6 +20,9 @@ from app.members.models import ConsentEvent
 from app.sending.models import Bounce, Delivery
 
 PENDING_STATES = ("queued", "claimed", "sending")
+# Taken by the receiving server. A complaint marks its delivery ``bounced`` too, yet it was
+# delivered: so delivered = accepted minus the accepted deliveries with a hard or soft bounce.
+ACCEPTED = ("sent", "bounced")
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,8 @@ def issue_by_slug(session: Session, slug: str) -> Issue | None:
 def issue_report(session: Session, issue: Issue) -> IssueReport:
     statuses = _delivery_statuses(session, issue.id)
     recipients = sum(statuses.values())
-    delivered = statuses.get("sent", 0)
-    bounces = _bounces(session, issue.id)
+    bounces, lost = _bounces(session, issue.id)
+    delivered = sum(statuses.get(status, 0) for status in ACCEPTED) - lost
     replies = _replies(session, issue.id)
     opened, machine_only, clickers = _opens_and_clicks(session, issue.id)
     figures = [
@@ -113,16 +116,23 @@ def _delivery_statuses(session: Session, issue_id: int) -> dict[str, int]:
     return dict(rows.all())
 
 
-def _bounces(session: Session, issue_id: int) -> dict[str, int]:
-    """Deliveries of the issue with a bounce (or complaint) of each kind; a report that came
-    twice, or a soft bounce followed by a hard one, counts each delivery once per kind."""
-    rows = session.execute(
-        select(Bounce.kind, func.count(distinct(Bounce.delivery_id)))
-        .join(Delivery, Delivery.id == Bounce.delivery_id)
-        .where(Delivery.issue_id == issue_id)
-        .group_by(Bounce.kind)
+def _bounces(session: Session, issue_id: int) -> tuple[dict[str, int], int]:
+    """Deliveries of the issue with a bounce (or complaint) of each kind — a report that came
+    twice, or a soft bounce then a hard one, counts each delivery once per kind — and how many
+    the server had accepted before they bounced (not delivered after all)."""
+    of_issue = select(Bounce.kind, Bounce.delivery_id, Delivery.status).join(
+        Delivery, Delivery.id == Bounce.delivery_id
     )
-    return dict(rows.all())
+    of_issue = of_issue.where(Delivery.issue_id == issue_id).subquery()
+    rows = session.execute(
+        select(of_issue.c.kind, func.count(distinct(of_issue.c.delivery_id))).group_by(
+            of_issue.c.kind
+        )
+    )
+    lost = select(func.count(distinct(of_issue.c.delivery_id))).where(
+        of_issue.c.kind.in_(("hard", "soft")), of_issue.c.status.in_(ACCEPTED)
+    )
+    return dict(rows.all()), session.scalar(lost) or 0
 
 
 def _unsubscribes(session: Session, issue_id: int) -> int:
