@@ -101,13 +101,13 @@ def recompute(session: Session, *, counting: bool, now: datetime | None = None) 
     )
     stamp = MemberEngagement.computed_at.type
     session.execute(delete(MemberEngagement))
-    result = session.execute(
+    session.execute(
         insert(MemberEngagement).from_select(
             ["member_id", "score", "level", "computed_at"],
             select(scored.c.member_id, scored.c.score, level, literal(now, stamp)),
         )
     )
-    return result.rowcount
+    return session.scalar(select(func.count()).select_from(MemberEngagement)) or 0
 
 
 def of_member(session: Session, member_id: int) -> MemberEngagement | None:
