@@ -126,7 +126,7 @@ def growth_charts(data: growth.Growth) -> list[dict]:
          charts.bar_chart, series("signups"), {}),
         ("churn", "Churn and conversions", "Members who unsubscribed, paid memberships that "
          "ended, and members who started paying.", charts.bar_chart, flows, {}),
-        ("mrr", "Monthly recurring revenue", f"Paid memberships' monthly value in {unit}.",
+        ("mrr", f"Monthly recurring revenue ({unit})", "Paid memberships' monthly value.",
          charts.line_chart, [charts.Series("MRR", data.series["mrr"]["total"])], {"unit": unit}),
     ]  # fmt: skip
     return [
@@ -134,7 +134,7 @@ def growth_charts(data: growth.Growth) -> list[dict]:
             "id": chart_id,
             "title": title,
             "svg": draw(f"chart-{chart_id}", title, text, data.days, lines, **options),
-            "legend": charts.legend(lines),
+            "legend": charts.legend(lines, bars=draw is charts.bar_chart),
         }
         for chart_id, title, text, draw, lines, options in made
     ]

@@ -43,9 +43,10 @@ def _nice_step(top: float, ticks: int = 4) -> float:
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
 
 
-def _label(value: float, unit: str) -> str:
-    if unit:
-        return f"{value / 100:,.0f} {unit}" if value >= 100_000 else f"{value / 100:,.2f} {unit}"
+def _label(value: float, money: bool) -> str:
+    """An axis label: a count, or money in minor units shown in major ones."""
+    if money and value:
+        return f"{value / 100:,.0f}" if value >= 1000 else f"{value / 100:,.2f}"
     return f"{value:,.0f}"
 
 
@@ -70,7 +71,7 @@ def _frame(
         )
         parts.append(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(_label(value, unit))}</text>"
+            f"{escape(_label(value, bool(unit)))}</text>"
         )
         value += step
     count = len(days)
@@ -93,8 +94,11 @@ def _top(values: list[float]) -> float:
 
 
 def _describe(description: str, series: list[Series], unit: str) -> str:
+    """The figures in words: each series' first and last value."""
+    suffix = f" {unit}" if unit else ""
     said = "; ".join(
-        f"{item.name}: {_label(item.values[0], unit)} to {_label(item.values[-1], unit)}"
+        f"{item.name}: {_label(item.values[0], bool(unit))}{suffix} "
+        f"to {_label(item.values[-1], bool(unit))}{suffix}"
         for item in series
         if item.values
     )
@@ -160,15 +164,21 @@ def bar_chart(
     return Markup("".join(parts))
 
 
-def legend(series: list[Series]) -> Markup:
+def legend(series: list[Series], *, bars: bool = False) -> Markup:
     """The key, in HTML (it wraps and scales with the text on a phone)."""
     items = []
     for index, item in enumerate(series):
         colour, dash = STYLES[index % len(STYLES)]
-        dashes = f' stroke-dasharray="{dash}"' if dash else ""
+        if bars:
+            mark = f'<g class="series s{index}" fill="{colour}"><rect width="24" height="8"/></g>'
+        else:
+            dashes = f' stroke-dasharray="{dash}"' if dash else ""
+            mark = (
+                f'<line class="series s{index}" x1="0" x2="24" y1="4" y2="4" '
+                f'stroke="{colour}" stroke-width="3"{dashes}/>'
+            )
         items.append(
-            f'<li><svg class="swatch" viewBox="0 0 24 8" width="24" height="8" aria-hidden="true">'
-            f'<line class="series s{index}" x1="0" x2="24" y1="4" y2="4" stroke="{colour}" '
-            f'stroke-width="3"{dashes}/></svg> {escape(item.name)}</li>'
+            '<li><svg class="swatch" viewBox="0 0 24 8" width="24" height="8" '
+            f'aria-hidden="true">{mark}</svg> {escape(item.name)}</li>'
         )
     return Markup(f'<ul class="legend">{"".join(items)}</ul>')
