@@ -96,48 +96,9 @@ def audience_growth():
         data=data,
         days=days,
         ranges=growth.RANGES,
-        charts=growth_charts(data),
+        charts=charts.dashboard(data),
         form=ButtonForm(),
     )
-
-
-def growth_charts(data: growth.Growth) -> list[dict]:
-    """The dashboard's charts: each with its SVG and its HTML legend."""
-
-    def series(measure: str, names: dict[str, str] | None = None) -> list[charts.Series]:
-        keys = growth.KEYS[measure]
-        return [
-            charts.Series((names or {}).get(key, key.capitalize()), data.series[measure][key])
-            for key in keys
-        ]
-
-    flows = [
-        charts.Series("Unsubscribed", data.series["churn"]["unsubscribed"]),
-        charts.Series("Paid membership ended", data.series["churn"]["cancelled"]),
-        charts.Series("Became paid", data.series["conversions"]["paid"]),
-    ]
-    unit = data.currency.upper()
-    made = [
-        ("tiers", "Members by tier", "Members on each tier at the end of each day.",
-         charts.line_chart, series("tier"), {}),
-        ("statuses", "Members by status", "Members in each email status at the end of each day.",
-         charts.line_chart, series("status"), {}),
-        ("signups", "Sign-ups by source", "New members by where they came from.",
-         charts.bar_chart, series("signups"), {}),
-        ("churn", "Churn and conversions", "Members who unsubscribed, paid memberships that "
-         "ended, and members who started paying.", charts.bar_chart, flows, {}),
-        ("mrr", f"Monthly recurring revenue ({unit})", "Paid memberships' monthly value.",
-         charts.line_chart, [charts.Series("MRR", data.series["mrr"]["total"])], {"unit": unit}),
-    ]  # fmt: skip
-    return [
-        {
-            "id": chart_id,
-            "title": title,
-            "svg": draw(f"chart-{chart_id}", title, text, data.days, lines, **options),
-            "legend": charts.legend(lines, bars=draw is charts.bar_chart),
-        }
-        for chart_id, title, text, draw, lines, options in made
-    ]
 
 
 @bp.get("/audience/growth.csv")

@@ -15,6 +15,8 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
+from app.insights.growth import KEYS, Growth
+
 WIDTH, HEIGHT = 400, 220
 LEFT, RIGHT, TOP, BOTTOM = 52, 10, 10, 26
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -182,3 +184,38 @@ def legend(series: list[Series], *, bars: bool = False) -> Markup:
             f'aria-hidden="true">{mark}</svg> {escape(item.name)}</li>'
         )
     return Markup(f'<ul class="legend">{"".join(items)}</ul>')
+
+
+def dashboard(data: Growth) -> list[dict]:
+    """The dashboard's charts: each with its SVG and its HTML legend."""
+
+    def series(measure: str) -> list[Series]:
+        return [Series(key.capitalize(), data.series[measure][key]) for key in KEYS[measure]]
+
+    flows = [
+        Series("Unsubscribed", data.series["churn"]["unsubscribed"]),
+        Series("Paid membership ended", data.series["churn"]["cancelled"]),
+        Series("Became paid", data.series["conversions"]["paid"]),
+    ]
+    unit = data.currency.upper()
+    made = [
+        ("tiers", "Members by tier", "Members on each tier at the end of each day.",
+         line_chart, series("tier"), {}),
+        ("statuses", "Members by status", "Members in each email status at the end of each day.",
+         line_chart, series("status"), {}),
+        ("signups", "Sign-ups by source", "New members by where they came from.",
+         bar_chart, series("signups"), {}),
+        ("churn", "Churn and conversions", "Members who unsubscribed, paid memberships that "
+         "ended, and members who started paying.", bar_chart, flows, {}),
+        ("mrr", f"Monthly recurring revenue ({unit})", "Paid memberships' monthly value.",
+         line_chart, [Series("MRR", data.series["mrr"]["total"])], {"unit": unit}),
+    ]  # fmt: skip
+    return [
+        {
+            "id": chart_id,
+            "title": title,
+            "svg": draw(f"chart-{chart_id}", title, text, data.days, lines, **options),
+            "legend": legend(lines, bars=draw is bar_chart),
+        }
+        for chart_id, title, text, draw, lines, options in made
+    ]

@@ -27,4 +27,4 @@ def refresh_command(days: int) -> None:
     """Recompute the daily audience rollup (backfilling DAYS days) and every member's score."""
     with transaction(immediate=True) as session:
         rows, scored = jobs.refresh(session, days=days)
-    click.echo(f"insights: {rows} rollup rows over {days} days; {scored} members scored")
+    click.echo(f"insights: {rows} rollup rows over {days} days; {scored} members scored above 0")

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, case, cast, delete, distinct, func, insert, literal, select
+from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select, union
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.discussions.models import FeedbackVote, Post, Reaction, ReadMarker
-from app.insights.models import EmailOpen, LinkClick, MemberEngagement
-from app.members.models import Member
+from app.insights.models import EmailOpen, MemberEngagement
 
 WINDOW = timedelta(days=90)
 HIGH, MEDIUM = 50, 20
@@ -56,16 +55,12 @@ def _per_member(member_column, condition, counted=None):
 
 def _signals(since: datetime) -> dict[str, list]:
     """Per signal, the subqueries whose ``n`` add up to it."""
-    opened = and_(EmailOpen.opens > 0, EmailOpen.first_opened_at >= since)
+    # A reader's first sign of life with an issue: a pixel fetch of theirs, or a click.
+    opened = EmailOpen.first_opened_at >= since
+    clicked = and_(EmailOpen.clicks > 0, EmailOpen.last_at >= since)
     return {
         "opens": [_per_member(EmailOpen.member_id, opened)],
-        "clicks": [
-            _per_member(
-                LinkClick.member_id,
-                LinkClick.last_clicked_at >= since,
-                func.count(distinct(LinkClick.issue_id)),
-            )
-        ],
+        "clicks": [_per_member(EmailOpen.member_id, clicked)],
         "posts": [
             _per_member(Post.author_id, and_(Post.created_at >= since, Post.status != "deleted"))
         ],
@@ -78,18 +73,26 @@ def _signals(since: datetime) -> dict[str, list]:
 
 
 def recompute(session: Session, *, counting: bool, now: datetime | None = None) -> int:
-    """Replace every member's score; returns how many members were scored."""
+    """Replace every score; returns how many members scored above zero.
+
+    Only members who did something in the window get a row: everyone else scores 0, which
+    is ``low`` — as is a member without a row — so a quiet audience costs nothing here.
+    """
     now = now or utcnow()
     used = {name: weight for name, weight in WEIGHTS.items() if counting or not weight[2]}
     most = sum(cap for _, cap, _ in used.values())
-    query = select(Member.id.label("member_id"))
+    signals = {
+        name: subqueries for name, subqueries in _signals(now - WINDOW).items() if name in used
+    }
+    active = union(
+        *(select(sub.c.member_id) for subs in signals.values() for sub in subs)
+    ).subquery()
+    query = select(active.c.member_id)
     points = literal(0)
-    for name, subqueries in _signals(now - WINDOW).items():
-        if name not in used:
-            continue
+    for name, subqueries in signals.items():
         total = literal(0)
         for subquery in subqueries:
-            query = query.outerjoin(subquery, subquery.c.member_id == Member.id)
+            query = query.outerjoin(subquery, subquery.c.member_id == active.c.member_id)
             total = total + func.coalesce(subquery.c.n, 0)
         each, cap, _ = used[name]
         points = points + case((total * each > cap, cap), else_=total * each)

@@ -36,8 +36,10 @@ class IssueLink(Base):
 
 
 class EmailOpen(Base):
-    """The tracking pixel of one delivery, fetched: by people (``opens``) or by machines that
-    fetch images for them (Apple Mail Privacy Protection, scanners: ``machine_opens``)."""
+    """What became of one delivery's email: its pixel fetched by people (``opens``) or by
+    machines that fetch images for them (Apple Mail Privacy Protection, scanners:
+    ``machine_opens``), and its links clicked (``clicks``, all links; per link in
+    ``LinkClick``). ``first_opened_at``: the first sign of a reader, a pixel or a click."""
 
     __tablename__ = "email_opens"
     __table_args__ = (Index("ix_email_opens_issue_id", "issue_id"),)
@@ -51,6 +53,7 @@ class EmailOpen(Base):
     )
     opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     machine_opens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     first_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # by a person
     last_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -119,8 +122,8 @@ class TierChange(Base):
 
 
 class MemberEngagement(Base):
-    """A member's engagement score (0–100) and level, recomputed by maintenance (engagement.py).
-    A member without a row (new since the last run) counts as ``low``."""
+    """A member's engagement score (1–100) and level, recomputed by maintenance (engagement.py).
+    Only members with some activity have a row; a member without one scores 0: ``low``."""
 
     __tablename__ = "member_engagement"
     __table_args__ = (one_of("level", ENGAGEMENT_LEVELS),)

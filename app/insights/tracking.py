@@ -206,13 +206,21 @@ def record_open(
     if delivery is None:
         return None
     machine = is_machine_open(user_agent, ip, sent_at=delivery.sent_at, now=now)
+    _count(session, delivery, now, opens=int(not machine), machine_opens=int(machine))
+    return not machine
+
+
+def _count(session: Session, delivery: Delivery, now: datetime, **added: int) -> None:
+    """Add to the delivery's opens and clicks in one upsert; anything but a machine's open is
+    a reader's sign of life (``first_opened_at``, ``Member.last_opened_at``)."""
+    counts = {"opens": 0, "machine_opens": 0, "clicks": 0} | added
+    human = bool(counts["opens"] or counts["clicks"])
     row = {
         "delivery_id": delivery.id,
-        "issue_id": issue_id,
+        "issue_id": delivery.issue_id,
         "member_id": delivery.member_id,
-        "opens": 0 if machine else 1,
-        "machine_opens": 1 if machine else 0,
-        "first_opened_at": None if machine else now,
+        **counts,
+        "first_opened_at": now if human else None,
         "last_at": now,
     }
     table = EmailOpen.__table__
@@ -222,15 +230,13 @@ def record_open(
         [row],
         keys=["delivery_id"],
         changes=lambda new: {
-            "opens": table.c.opens + new.opens,
-            "machine_opens": table.c.machine_opens + new.machine_opens,
+            **{name: table.c[name] + new[name] for name in counts},
             "first_opened_at": func.coalesce(table.c.first_opened_at, new.first_opened_at),
             "last_at": new.last_at,
         },
     )
-    if not machine:
+    if human:
         _seen(session, delivery.member_id, now)
-    return not machine
 
 
 def follow(session: Session, settings: Settings, token: str, position: int, *, now: datetime):
@@ -264,7 +270,7 @@ def follow(session: Session, settings: Settings, token: str, position: int, *, n
                 "last_clicked_at": new.last_clicked_at,
             },
         )
-        _seen(session, delivery.member_id, now)
+        _count(session, delivery, now, clicks=1)
     return link.url
 
 

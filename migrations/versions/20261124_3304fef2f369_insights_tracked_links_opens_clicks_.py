@@ -72,6 +72,7 @@ def upgrade():
     sa.Column('member_id', sa.Integer(), nullable=True),
     sa.Column('opens', sa.Integer(), server_default='0', nullable=False),
     sa.Column('machine_opens', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('clicks', sa.Integer(), server_default='0', nullable=False),
     sa.Column('first_opened_at', app.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_at', app.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['delivery_id'], ['deliveries.id'], name=op.f('fk_email_opens_delivery_id_deliveries'), ondelete='CASCADE'),
@@ -106,7 +107,7 @@ def upgrade():
         batch_op.create_foreign_key(batch_op.f('fk_consent_events_issue_id_issues'), 'issues', ['issue_id'], ['id'], ondelete='SET NULL')
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_deliveries_issue_id_status', ['issue_id', 'status'], unique=False)
+        batch_op.create_index('ix_deliveries_issue_id_status_id', ['issue_id', 'status', 'id'], unique=False)
 
     with op.batch_alter_table('publication', schema=None) as batch_op:
         batch_op.add_column(sa.Column('count_opens_clicks', sa.Boolean(), server_default=sa.false(), nullable=False))
@@ -120,7 +121,7 @@ def downgrade():
         batch_op.drop_column('count_opens_clicks')
 
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
-        batch_op.drop_index('ix_deliveries_issue_id_status')
+        batch_op.drop_index('ix_deliveries_issue_id_status_id')
 
     with op.batch_alter_table('consent_events', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_consent_events_issue_id_issues'), type_='foreignkey')

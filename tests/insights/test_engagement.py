@@ -31,7 +31,7 @@ def delivered(session, issue, member) -> Delivery:
     return row
 
 
-def opened(session, issue, member, *, machine=False) -> Delivery:
+def opened(session, issue, member, *, machine=False, clicks=0) -> Delivery:
     row = delivered(session, issue, member)
     session.add(
         EmailOpen(
@@ -40,7 +40,9 @@ def opened(session, issue, member, *, machine=False) -> Delivery:
             member_id=member.id,
             opens=0 if machine else 1,
             machine_opens=1 if machine else 0,
+            clicks=clicks,
             first_opened_at=None if machine else NOW - timedelta(days=1),
+            last_at=NOW - timedelta(days=1),
         )
     )
     return row
@@ -62,8 +64,10 @@ def activity(session):
     # ann: two issues opened (12), a click (10), three posts (30), two votes (10), a thread
     # read (2): 64.
     opened(session, one, ann)
-    clicked = opened(session, two, ann)
-    session.add(LinkClick(delivery_id=clicked.id, position=1, issue_id=two.id, member_id=ann.id))
+    clicked = opened(session, two, ann, clicks=2)
+    session.add(
+        LinkClick(delivery_id=clicked.id, position=1, issue_id=two.id, member_id=ann.id, clicks=2)
+    )
     for n in range(3):
         discussions.create_post(session, ann, thread, f"Thought {n}.")
     session.add_all(
@@ -94,31 +98,20 @@ def scores(session) -> dict[str, tuple[int, str]]:
 
 
 def test_scores_follow_the_formula_with_counting_on(session, activity):
-    assert engagement.recompute(session, counting=True) == 4
-    assert scores(session) == {
-        "ann": (64, "high"),
-        "bob": (12, "low"),
-        "cyd": (0, "low"),
-        "dee": (25, "medium"),
-    }
+    assert engagement.recompute(session, counting=True) == 3  # cyd scores 0: no row
+    assert scores(session) == {"ann": (64, "high"), "bob": (12, "low"), "dee": (25, "medium")}
 
 
 def test_without_counting_the_other_signals_fill_the_scale(session, activity):
     engagement.recompute(session, counting=False)
     # Out of 50 points (posts 30, forum 10, votes 10), doubled to 100.
-    assert scores(session) == {
-        "ann": (84, "high"),
-        "bob": (24, "medium"),
-        "cyd": (0, "low"),
-        "dee": (50, "high"),
-    }
+    assert scores(session) == {"ann": (84, "high"), "bob": (24, "medium"), "dee": (50, "high")}
 
 
 def test_a_recompute_replaces_every_score(session, activity):
     engagement.recompute(session, counting=True)
-    session.execute(Member.__table__.delete().where(Member.email == "cyd@example.com"))
-    engagement.recompute(session, counting=True, now=NOW + timedelta(days=120))
-    assert scores(session) == {name: (0, "low") for name in ("ann", "bob", "dee")}
+    assert engagement.recompute(session, counting=True, now=NOW + timedelta(days=120)) == 0
+    assert scores(session) == {}  # all of it older than 90 days: everyone is low
 
 
 def emails(session, expression: str) -> list[str]:
@@ -159,7 +152,7 @@ def test_the_member_page_shows_the_score(client, session, editor, activity):
     sign_in(client, editor)
     ann = activity["ann"]
     page = client.get(f"/admin/members/{ann.id}").get_data(as_text=True)
-    assert "not scored yet (counts as low)" in page
+    assert "0 of 100 (low: nothing in the last 90 days, or not scored yet)" in page
     engagement.recompute(session, counting=True)
     session.commit()
     page = client.get(f"/admin/members/{ann.id}").get_data(as_text=True)
@@ -184,6 +177,6 @@ def test_maintenance_runs_once_per_interval_whoever_asks(app, session, activity)
 def test_the_refresh_command(app, session, activity):
     result = app.test_cli_runner().invoke(args=["insights", "refresh", "--days", "30"])
     assert result.exit_code == 0, result.output
-    assert "over 30 days; 4 members scored" in result.output
+    assert "over 30 days; 3 members scored above 0" in result.output
     bad = app.test_cli_runner().invoke(args=["insights", "refresh", "--days", "0"])
     assert bad.exit_code != 0 and "--days" in bad.output
