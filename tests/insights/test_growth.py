@@ -23,10 +23,6 @@ TODAY = date(2026, 6, 10)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def at(day: str, hour: int = 9) -> datetime:
-    return datetime.fromisoformat(f"2026-{day}T{hour:02d}:00:00+00:00")
-
-
 def member(session, email, **values) -> Member:
     row = Member(email=email, fields={}, **values)
     session.add(row)
@@ -34,103 +30,63 @@ def member(session, email, **values) -> Member:
     return row
 
 
+# Six members whose lives over ten days are known exactly:
+# email, status now, tier now, joined, confirmed, left (unsubscribed or bounced), source,
+# (a tier change: from, to, on), (a Stripe subscription: status, price).
+HISTORY = [
+    # Before the range: active, free.
+    ("m1", "active", "free", "05-20", "05-20", None, "form", None, None),
+    # Signs up on the 2nd (pending), confirms the 3rd, pays monthly from the 5th.
+    ("m2", "active", "paid", "06-02", "06-03", None, "form", ("free", "paid", "06-05"),
+     ("active", "price_m")),
+    # Imported on the 3rd, never confirmed.
+    ("m3", "pending", "free", "06-03", None, None, "import", None, None),
+    # Active since May, unsubscribes on the 6th, just before midnight UTC.
+    ("m4", "unsubscribed", "free", "05-25", "05-25", "06-06T23", "import", None, None),
+    # Invited on the 4th, bounces on the 8th.
+    ("m5", "bounced", "invite", "06-04", "06-04", "06-08", "invite", None, None),
+    # Paid yearly since May; the membership ends on the 7th.
+    ("m6", "active", "free", "05-01", "05-01", None, "referral", ("paid", "free", "06-07"),
+     ("canceled", "price_y")),
+]  # fmt: skip
+
+
+def at(day: str | None) -> datetime | None:
+    if day is None:
+        return None
+    day, _, hour = day.partition("T")
+    return datetime.fromisoformat(f"2026-{day}T{hour or '09'}:00:00+00:00")
+
+
 @pytest.fixture
 def history(session):
-    """Six members whose lives over ten days are known exactly (see each line)."""
-    session.add_all(
-        [
-            Price(
-                plan="monthly",
-                amount=500,
-                currency="eur",
-                stripe_price_id="price_m",
-                stripe_product_id="prod",
-            ),
-            Price(
-                plan="yearly",
-                amount=1200,
-                currency="eur",
-                stripe_price_id="price_y",
-                stripe_product_id="prod",
-            ),
-        ]
-    )
-    # Before the range: active, free.
-    member(
-        session,
-        "m1@example.com",
-        status="active",
-        created_at=at("05-20"),
-        confirmed_at=at("05-20"),
-        source="form",
-    )
-    # Signs up on the 2nd (pending), confirms the 3rd, pays monthly from the 5th.
-    m2 = member(
-        session,
-        "m2@example.com",
-        status="active",
-        tier="paid",
-        created_at=at("06-02"),
-        confirmed_at=at("06-03"),
-        source="form",
-    )
-    session.add(
-        TierChange(member_id=m2.id, from_tier="free", to_tier="paid", changed_at=at("06-05"))
-    )
-    session.add(
-        Subscription(
-            stripe_subscription_id="sub_2", member_id=m2.id, status="active", price_id="price_m"
-        )
-    )
-    # Imported on the 3rd, never confirmed.
-    member(session, "m3@example.com", status="pending", created_at=at("06-03"), source="import")
-    # Active since May, unsubscribes on the 6th (just before midnight UTC).
-    m4 = member(
-        session,
-        "m4@example.com",
-        status="unsubscribed",
-        created_at=at("05-25"),
-        confirmed_at=at("05-25"),
-        unsubscribed_at=at("06-06", 23),
-        source="import",
-    )
-    session.add(
-        ConsentEvent(
-            member_id=m4.id,
-            email_hash=tokens.email_hash(m4.email),
-            action="unsubscribe",
-            created_at=at("06-06", 23),
-        )
-    )
-    # Invited on the 4th, bounces on the 8th.
-    member(
-        session,
-        "m5@example.com",
-        status="bounced",
-        tier="invite",
-        created_at=at("06-04"),
-        confirmed_at=at("06-04"),
-        last_bounced_at=at("06-08"),
-        source="invite",
-    )
-    # Paid yearly since May; the membership ends on the 7th.
-    m6 = member(
-        session,
-        "m6@example.com",
-        status="active",
-        tier="free",
-        created_at=at("05-01"),
-        confirmed_at=at("05-01"),
-        source="referral",
-    )
-    session.add(
-        TierChange(member_id=m6.id, from_tier="paid", to_tier="free", changed_at=at("06-07"))
-    )
-    session.add(
-        Subscription(
-            stripe_subscription_id="sub_6", member_id=m6.id, status="canceled", price_id="price_y"
-        )
-    )
+    for plan, amount in (("monthly", 500), ("yearly", 1200)):
+        session.add(
+            Price(plan=plan, amount=amount, currency="eur", stripe_price_id=f"price_{plan[0]}",
+                  stripe_product_id="prod")
+        )  # fmt: skip
+    for name, status, tier, joined, confirmed, left, source, change, paying in HISTORY:
+        row = member(
+            session, f"{name}@example.com", status=status, tier=tier, created_at=at(joined),
+            confirmed_at=at(confirmed), source=source,
+            unsubscribed_at=at(left) if status == "unsubscribed" else None,
+            last_bounced_at=at(left) if status == "bounced" else None,
+        )  # fmt: skip
+        if status == "unsubscribed":
+            session.add(
+                ConsentEvent(member_id=row.id, email_hash=tokens.email_hash(row.email),
+                             action="unsubscribe", created_at=at(left))
+            )  # fmt: skip
+        if change:
+            old, new, day = change
+            session.add(
+                TierChange(member_id=row.id, from_tier=old, to_tier=new, changed_at=at(day))
+            )
+        if paying:
+            session.add(
+                Subscription(stripe_subscription_id=f"sub_{name}", member_id=row.id,
+                             status=paying[0], price_id=paying[1])
+            )  # fmt: skip
     session.commit()
 
 
