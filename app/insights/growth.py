@@ -5,8 +5,9 @@ GROUP BY queries yield, per day, how many members *entered or left* each tier an
 (deltas); Python then adds up those few thousand rows into daily figures. What is recorded:
 
 - status: ``created_at`` (everyone starts pending), ``confirmed_at`` (active; imported and
-  added members are active from creation), then ``unsubscribed_at`` or ``last_bounced_at``
-  for members whose status now is unsubscribed, bounced or complained. A member who left and
+  added members are active from creation), then ``unsubscribed_at``, ``last_bounced_at`` or
+  the last complaint for members whose status now is unsubscribed, bounced or complained. A
+  member who left and
   came back counts as active throughout (only the last departure is recorded).
 - tier: the tier on creation, then ``tier_changes`` (written by members.tiers and the
   importer). Without recorded changes a member has had their current tier since joining.
@@ -32,6 +33,7 @@ from app.db import bulk_insert, utcnow
 from app.insights.models import AudienceDay, InsightRun, TierChange
 from app.members.models import STATUSES, SUPPRESSED, TIERS, ConsentEvent, Member
 from app.payments.models import Price, Subscription
+from app.sending.models import Bounce
 
 RANGES = (30, 90, 365)
 ROLLUP_DAYS = 400  # what maintenance keeps fresh: the longest range, and a margin
@@ -62,8 +64,14 @@ def _status_deltas(session: Session, deltas: Deltas) -> None:
     active_from = case(
         (m.confirmed_at.is_not(None) & (m.confirmed_at > joined), m.confirmed_at), else_=joined
     )
+    complained_at = (
+        select(func.max(Bounce.received_at))
+        .where(Bounce.member_id == m.id, Bounce.kind == "complaint")
+        .scalar_subquery()
+    )  # looked up only for complained members, the rare ones
     left = case(
         (m.status == "unsubscribed", func.coalesce(m.unsubscribed_at, active_from)),
+        (m.status == "complained", func.coalesce(complained_at, m.last_bounced_at, active_from)),
         else_=func.coalesce(m.last_bounced_at, active_from),
     )
     left = case((left < active_from, active_from), else_=left)

@@ -17,6 +17,7 @@ from app.insights.models import AudienceDay, TierChange
 from app.members import tiers, tokens
 from app.members.models import ConsentEvent, Member
 from app.payments.models import Price, Subscription
+from app.sending.models import Bounce
 from tests.conftest import csrf_token, sign_in
 
 TODAY = date(2026, 6, 10)
@@ -30,7 +31,7 @@ def member(session, email, **values) -> Member:
     return row
 
 
-# Six members whose lives over ten days are known exactly:
+# Seven members whose lives over ten days are known exactly:
 # email, status now, tier now, joined, confirmed, left (unsubscribed or bounced), source,
 # (a tier change: from, to, on), (a Stripe subscription: status, price).
 HISTORY = [
@@ -48,6 +49,8 @@ HISTORY = [
     # Paid yearly since May; the membership ends on the 7th.
     ("m6", "active", "free", "05-01", "05-01", None, "referral", ("paid", "free", "06-07"),
      ("canceled", "price_y")),
+    # Active since May, marks an issue as spam on the 9th.
+    ("m7", "complained", "free", "05-01", "05-01", "06-09", "form", None, None),
 ]  # fmt: skip
 
 
@@ -77,6 +80,8 @@ def history(session):
                 ConsentEvent(member_id=row.id, email_hash=tokens.email_hash(row.email),
                              action="unsubscribe", created_at=at(left))
             )  # fmt: skip
+        if status == "complained":
+            session.add(Bounce(member_id=row.id, kind="complaint", received_at=at(left)))
         if change:
             old, new, day = change
             session.add(
@@ -102,12 +107,12 @@ def test_the_rollup_rebuilds_each_day_from_the_history(session, history):
     assert data.days[0] == date(2026, 6, 1) and data.days[-1] == TODAY
     status, tier = data.series["status"], data.series["tier"]
     # Figures are at the end of each UTC day: m4 left at 23:00 on the 6th.
-    assert status["active"] == [3, 3, 4, 5, 5, 4, 4, 3, 3, 3]
+    assert status["active"] == [4, 4, 5, 6, 6, 5, 5, 4, 3, 3]
     assert status["pending"] == [0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     assert status["unsubscribed"] == [0] * 5 + [1] * 5
     assert status["bounced"] == [0] * 7 + [1, 1, 1]
-    assert status["complained"] == [0] * 10
-    assert tier["free"] == [2, 3, 4, 4, 3, 3, 4, 4, 4, 4]
+    assert status["complained"] == [0] * 8 + [1, 1]
+    assert tier["free"] == [3, 4, 5, 5, 4, 4, 5, 5, 5, 5]
     assert tier["paid"] == [1, 1, 1, 1, 2, 2, 1, 1, 1, 1]
     assert tier["invite"] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
     # Every member is counted once a day in each breakdown.
@@ -132,7 +137,7 @@ def test_a_rollup_replaces_its_days_and_keeps_older_ones(session, history):
     days = session.scalar(select(func.count(func.distinct(AudienceDay.day))))
     assert days == 10
     data = growth.growth(session, 10, today=TODAY)
-    assert data.series["status"]["active"] == [3, 3, 4, 5, 5, 4, 4, 3, 3, 3]
+    assert data.series["status"]["active"] == [4, 4, 5, 6, 6, 5, 5, 4, 3, 3]
 
 
 def test_tier_changes_are_recorded_where_tiers_change(session):
