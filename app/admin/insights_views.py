@@ -81,9 +81,13 @@ def _days() -> int:
 
 
 def _growth(days: int) -> growth.Growth:
-    with transaction(immediate=True) as session:
-        if growth.last_rollup(session) is None:  # never computed: backfill on demand
-            growth.rollup(session)
+    with transaction() as session:
+        computed = growth.last_rollup(session) is not None
+    if not computed:  # never computed: backfill on demand, once
+        with transaction(immediate=True) as session:
+            if growth.last_rollup(session) is None:
+                growth.rollup(session)
+    with transaction() as session:
         return growth.growth(session, days)
 
 
@@ -123,17 +127,21 @@ def refresh_growth():
     return redirect(url_for("insights.audience_growth", days=days))
 
 
-@bp.route("/settings/tracking", methods=["GET", "POST"])
+@bp.get("/settings/tracking")
 def counting_setting():
-    with transaction(immediate=True) as session:
+    with transaction() as session:
         form = CountingForm(counting=tracking.enabled(session))
-        if form.validate_on_submit():
-            tracking.set_enabled(session, bool(form.counting.data))
-            on = bool(form.counting.data)
-        elif request.method == "POST":
-            _refuse("The form expired. Reload the page and try again.")
-        else:
-            return render_template("admin/tracking.html", form=form, notice=tracking.NOTICE)
+    return render_template("admin/tracking.html", form=form, notice=tracking.NOTICE)
+
+
+@bp.post("/settings/tracking")
+def set_counting():
+    form = CountingForm()
+    if not form.validate_on_submit():
+        _refuse("The form expired. Reload the page and try again.")
+    on = bool(form.counting.data)
+    with transaction(immediate=True) as session:
+        tracking.set_enabled(session, on)
     flash(
         "Opens and clicks are counted from the next email on; the footers say so."
         if on

@@ -65,7 +65,7 @@ class ReadCounter:
         ]
         table = IssueReadDay.__table__
         try:
-            with self.database.transaction() as session:
+            with self.database.transaction(immediate=True) as session:
                 ids = {row["issue_id"] for row in rows}
                 live = set(session.scalars(select(Issue.id).where(Issue.id.in_(ids))))
                 rows = [row for row in rows if row["issue_id"] in live]  # deleted meanwhile

@@ -32,7 +32,7 @@ def _refused(error: tracking.TrackingError):
 
 @bp.get("/o/<token>.gif")
 def pixel(token: str):
-    with transaction() as session:
+    with transaction(immediate=True) as session:  # it may count
         try:
             tracking.record_open(
                 session,
@@ -49,7 +49,7 @@ def pixel(token: str):
 
 @bp.get("/c/<token>/<int:position>")
 def click(token: str, position: int):
-    with transaction() as session:
+    with transaction(immediate=True) as session:  # it may count
         try:
             url = tracking.follow(session, _settings(), token, position, now=utcnow())
         except tracking.TrackingError as error:
