@@ -11,6 +11,7 @@ from app import db, queue
 from app.admin.api_tokens_views import bp as api_tokens_bp
 from app.admin.boards_views import bp as admin_boards_bp
 from app.admin.feedback_views import bp as feedback_inbox_bp
+from app.admin.insights_views import bp as insights_bp
 from app.admin.invites_views import bp as admin_invites_bp
 from app.admin.members_views import bp as audience_bp
 from app.admin.moderation_views import bp as moderation_bp
@@ -27,6 +28,9 @@ from app.discussions.jobs import queue_due_digests, resend_stale_notifications
 from app.discussions.post_action_views import bp as post_actions_bp
 from app.discussions.views import bp as discussions_bp
 from app.inbound.views import bp as inbound_bp
+from app.insights import reads
+from app.insights.jobs import maintain as maintain_insights
+from app.insights.views import bp as tracking_bp
 from app.issues.discovery_views import bp as discovery_bp
 from app.issues.views import bp as issues_bp
 from app.members.account_views import bp as accounts_bp
@@ -74,9 +78,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         requeue_webhooks,
         resend_stale_notifications,
         queue_due_digests,
+        maintain_insights,
     )
 
     db.init_app(app, settings.database_url)
+    reads.init_app(app)
     queue.init_app(app, settings.redis_url)
     mailer.init_app(app, settings)
     init_migrations(app, settings.migrations_dir)
@@ -119,6 +125,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         moderation_bp,
         admin_boards_bp,
         webhooks_bp,
+        insights_bp,
+        tracking_bp,
         health_bp,
         api_bp,
         api_tokens_bp,

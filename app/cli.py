@@ -24,6 +24,7 @@ from app.db import transaction
 from app.discussions.commands import boards_group, seed_demo_forum
 from app.discussions.digest_commands import digest_command
 from app.inbound.commands import inbound_smtp_command
+from app.insights.commands import insights_group
 from app.issues import content
 from app.members import service as members
 from app.members.commands import members_group, segments_group
@@ -143,7 +144,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
-    commands += (invites_group, boards_group, api_token_group, digest_command)
+    commands += (invites_group, boards_group, api_token_group, digest_command, insights_group)
     sending = (send_command, send_status_command, send_control_command)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)

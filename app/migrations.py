@@ -23,6 +23,7 @@ def all_models() -> MetaData:
     """Import every domain's models so the metadata is complete, and return it."""
     from app.api import models as _api  # noqa: F401
     from app.discussions import models as _discussions  # noqa: F401
+    from app.insights import models as _insights  # noqa: F401
     from app.issues import models as _issues  # noqa: F401
     from app.members import models as _members  # noqa: F401
     from app.payments import models as _payments  # noqa: F401

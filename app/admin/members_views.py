@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
 from app.discussions import moderation
+from app.insights import engagement
 from app.members import audience, segments, service
 from app.members.models import TIERS, Member
 from app.pagination import Page
@@ -135,12 +136,14 @@ def member(member_id: int):
         events = audience.history(session, found)
         bounce_history = bounces.history(session, found.id)
         posting = moderation.posting_summary(session, found)
+        score = engagement.of_member(session, found.id)
     return render_template(
         "admin/member.html",
         member=found,
         events=events,
         bounces=bounce_history,
         posting=posting,
+        engagement=score,
         form=ButtonForm(),
     )
 

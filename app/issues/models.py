@@ -85,3 +85,6 @@ class Publication(Base):
     replies_from_any_address: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Off unless the editor turns it on (app/insights): a pixel and tracked links in issue
+    # emails, disclosed in the site's and the email's footer.
+    count_opens_clicks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

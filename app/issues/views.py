@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from app.db import transaction
 from app.discussions import viewing
+from app.insights import reads
 from app.issues import service
 from app.members import access
 from app.payments import prices
@@ -58,6 +59,9 @@ def show(slug: str):
         discussion = viewing.issue_discussion(session, current_user, issue) if issue else None
     if issue is None:
         abort(404)
+    if not current_user.is_authenticated or not current_user.is_editor:
+        reads.counter().add(issue.id)
+        request.environ[reads.ENVIRON_KEY] = issue.id  # so the page cache counts its hits
     gate = access.gate(current_user, issue)
     return render_template(
         "issues/show.html",

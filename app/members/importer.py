@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app import webhooks
 from app.db import bulk_insert, one_of_values, transaction, utcnow
+from app.insights.models import TierChange
 from app.members import audience, service, tokens
 from app.members.csv_io import (
     FORMULA_START,
@@ -103,6 +104,11 @@ def _clean(row: Row) -> _Clean:
         if key not in CORE_COLUMNS and key and value.strip()
     }
     return _Clean(row.line, email, name, tier, status, tags, fields, values.get("email", ""))
+
+
+def _tier_change(member_id: int, old: str, new: str) -> dict[str, Any]:
+    """A file changing a member's tier is a tier change like any other (members.tiers)."""
+    return {"member_id": member_id, "from_tier": old, "to_tier": new, "changed_at": utcnow()}
 
 
 def _unneutralize(value: str) -> str:
@@ -314,13 +320,14 @@ class Importer:
         }
 
     def _update(self, session: Session, items: list[_Clean], existing: dict[str, Any]) -> set[str]:
-        changes, consents = [], []
+        changes, consents, tier_changes = [], [], []
         for item in items:
             row, change = existing[item.email], {}
             if item.name and item.name != row.name:
                 change["name"] = item.name
             if item.tier and item.tier != row.tier:
                 change["tier"] = item.tier
+                tier_changes.append(_tier_change(row.id, row.tier, item.tier))
             merged = {**(row.fields or {}), **item.fields}
             if merged != (row.fields or {}):
                 change["fields"] = merged
@@ -336,6 +343,7 @@ class Importer:
             session.execute(update(Member), batch)
         bulk_insert(session, ConsentEvent.__table__, consents)
         webhooks.members_changed(session, {c["id"]: _was(existing[e], c) for e, c in changes})
+        bulk_insert(session, TierChange.__table__, tier_changes)
         return {email for email, _ in changes}
 
     @staticmethod

@@ -163,6 +163,10 @@ class ConsentEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(45))
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The issue whose email's unsubscribe link (or mailto) was used: the issue report counts it.
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Segment(Base):

@@ -3,7 +3,9 @@
     tier:paid AND (tag:sourdough OR tag:"rye club") AND NOT opened:>90d
 
 Terms are ``all``, ``tier:free|paid|invite``, ``tag:NAME``, ``status:STATUS``,
-``joined:<OP><DATE or Nd>``, ``opened:<OP><…>``, ``replied:<OP><…>`` and ``field:NAME=VALUE``,
+``joined:<OP><DATE or Nd>``, ``opened:<OP><…>``, ``replied:<OP><…>``, ``field:NAME=VALUE`` and
+``engaged:high|medium|low`` (the engagement level, app/insights/engagement.py; a member not
+scored yet is ``low``),
 joined by ``AND``, ``OR``, ``NOT`` and parentheses (NOT binds tightest, then AND, then OR).
 A value with spaces is quoted. ``opened:<30d`` means "opened within the last 30 days" and
 ``opened:>90d`` "last opened more than 90 days ago"; ``NOT opened:<90d`` adds those who never
@@ -22,9 +24,12 @@ from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, tru
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.insights.models import ENGAGEMENT_LEVELS, MemberEngagement
 from app.members.models import STATUSES, TIERS, Member, Tag, member_tags
 
-TERM_HELP = "all, tier:, tag:, status:, joined:, opened:, replied:, field:NAME=VALUE"
+TERM_HELP = "all, tier:, tag:, status:, joined:, opened:, replied:, engaged:, field:NAME=VALUE"
+TERMS = ("tier", "tag", "status", "joined", "opened", "replied", "engaged", "field")
+CHOICES = {"tier": TIERS, "status": STATUSES, "engaged": ENGAGEMENT_LEVELS}
 _TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<word>(?:[^\s()"]|"[^"]*")+)|(?P<bad>"))')
 _COMPARISON = re.compile(r"^(<=|>=|<|>|=)?(.+)$")
 _RELATIVE = re.compile(r"^(\d+)d$")
@@ -42,7 +47,7 @@ class SegmentError(ValueError):
 # The parsed form: plain tuples, so tests can build and compare them.
 @dataclass(frozen=True)
 class Term:
-    key: str  # "all", "tier", "tag", "status", "joined", "opened", "replied", "field"
+    key: str  # "all", or one of TERMS
     op: str = "="
     value: str = ""
     name: str = ""  # the field name for field:NAME=VALUE
@@ -152,17 +157,18 @@ def _term(word: str, position: int, now: datetime) -> Term | Or:
     key, colon, value = word.partition(":")
     key = key.lower()
     value = _unquote(value)
-    if not colon or key not in ("tier", "tag", "status", "joined", "opened", "replied", "field"):
+    if not colon or key not in TERMS:
         raise SegmentError(f"unknown term '{word}'; use one of: {TERM_HELP}", position)
     if not value:
         raise SegmentError(f"'{key}:' needs a value", position)
-    if key in ("tier", "status"):
-        allowed = TIERS if key == "tier" else STATUSES
+    if key in CHOICES:
+        allowed = CHOICES[key]
         choices = value.lower().split("|")
         for choice in choices:
             if choice not in allowed:
+                what = "engagement level" if key == "engaged" else key
                 raise SegmentError(
-                    f"unknown {key} '{choice}'; use one of: {', '.join(allowed)}", position
+                    f"unknown {what} '{choice}'; use one of: {', '.join(allowed)}", position
                 )
         terms = tuple(Term(key, "=", choice) for choice in choices)
         return terms[0] if len(terms) == 1 else Or(terms)
@@ -252,6 +258,8 @@ def _compile_term(term: Term) -> ColumnElement[bool]:
         return Member.tier == term.value
     if term.key == "status":
         return Member.status == term.value
+    if term.key == "engaged":
+        return _engaged(term.value)
     if term.key == "tag":
         return exists(
             select(member_tags.c.member_id)
@@ -271,6 +279,15 @@ def _compile_term(term: Term) -> ColumnElement[bool]:
         ">=": lambda: column >= at,
     }
     return and_(column.is_not(None), comparisons[term.op]())
+
+
+def _engaged(level: str) -> ColumnElement[bool]:
+    """A member with no score yet (joined since the last run) is ``low``, so that
+    ``engaged:low`` and ``NOT engaged:low`` split everyone exactly."""
+    scored = MemberEngagement.member_id == Member.id
+    if level == "low":
+        return not_(exists().where(scored, MemberEngagement.level != "low"))
+    return exists().where(scored, MemberEngagement.level == level)
 
 
 def where(text: str, *, now: datetime | None = None) -> ColumnElement[bool]:

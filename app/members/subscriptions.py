@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app import webhooks
 from app.config import Settings
 from app.db import utcnow
+from app.issues.models import Issue
 from app.members import service, tokens
 from app.members.models import ConsentEvent, Member
 
@@ -37,6 +38,7 @@ def record_consent(
     source: str = "",
     ip: str | None = None,
     detail: str = "",
+    issue_id: int | None = None,
 ) -> ConsentEvent:
     event = ConsentEvent(
         member_id=member.id,
@@ -45,6 +47,7 @@ def record_consent(
         source=source,
         ip=ip,
         detail=detail,
+        issue_id=issue_id,
     )
     session.add(event)
     return event
@@ -131,14 +134,27 @@ def peek(session: Session, settings: Settings, purpose: str, token: str) -> Memb
 def unsubscribe(
     session: Session, settings: Settings, token: str, *, source: str, ip: str | None
 ) -> Member:
-    """Stop all bulk mail to the link's member at once; no sign-in, and safe to repeat."""
-    member = _member_for(session, settings, "unsubscribe", token)
-    stop_bulk_mail(session, member, source=source, ip=ip)
+    """Stop all bulk mail to the link's member at once; no sign-in, and safe to repeat.
+
+    A link from an issue email names the issue (``i``), which the issue's report counts.
+    """
+    payload = tokens.verify(settings, "unsubscribe", token)
+    member = _member_matching(session, payload, purpose="unsubscribe")
+    issue_id = payload.get("i") if isinstance(payload.get("i"), int) else None
+    if issue_id is not None and session.get(Issue, issue_id) is None:
+        issue_id = None  # the issue was deleted since
+    stop_bulk_mail(session, member, source=source, ip=ip, issue_id=issue_id)
     return member
 
 
 def stop_bulk_mail(
-    session: Session, member: Member, *, source: str, ip: str | None = None, detail: str = ""
+    session: Session,
+    member: Member,
+    *,
+    source: str,
+    ip: str | None = None,
+    detail: str = "",
+    issue_id: int | None = None,
 ) -> bool:
     """Unsubscribe ``member`` (the link, a mailed request, an editor through the API); True if
     it changed anything. A bounced or complained address stays so."""
@@ -147,7 +163,9 @@ def stop_bulk_mail(
     was = {"status": member.status}
     member.status = "unsubscribed"
     member.unsubscribed_at = utcnow()
-    record_consent(session, member, "unsubscribe", source=source, ip=ip, detail=detail)
+    record_consent(
+        session, member, "unsubscribe", source=source, ip=ip, detail=detail, issue_id=issue_id
+    )
     session.flush()
     webhooks.member_changed(session, member, was)
     return True
@@ -171,16 +189,19 @@ def _member_matching(session: Session, payload: dict, *, purpose: str) -> Member
     return member
 
 
-def link(settings: Settings, purpose: str, member: Member, path: str) -> str:
-    token = tokens.sign(
-        settings, purpose, {"m": member.id, "e": tokens.email_hash(member.email)[:16]}
-    )
-    return settings.url(f"{path}/{token}")
+def link(
+    settings: Settings, purpose: str, member: Member, path: str, *, issue_id: int | None = None
+) -> str:
+    payload = {"m": member.id, "e": tokens.email_hash(member.email)[:16]}
+    if issue_id is not None:
+        payload["i"] = issue_id
+    return settings.url(f"{path}/{tokens.sign(settings, purpose, payload)}")
 
 
 def confirm_url(settings: Settings, member: Member) -> str:
     return link(settings, "confirm", member, "/confirm")
 
 
-def unsubscribe_url(settings: Settings, member: Member) -> str:
-    return link(settings, "unsubscribe", member, "/unsubscribe")
+def unsubscribe_url(settings: Settings, member: Member, *, issue_id: int | None = None) -> str:
+    """The member's unsubscribe link; from an issue email it names the issue too."""
+    return link(settings, "unsubscribe", member, "/unsubscribe", issue_id=issue_id)

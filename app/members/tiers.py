@@ -12,6 +12,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app import webhooks
+from app.insights.models import TierChange
 from app.members.models import Invite, InviteRedemption, Member
 
 RANK = {"free": 0, "invite": 1, "paid": 2}
@@ -45,12 +46,20 @@ def set_by_editor(session: Session, member: Member, tier: str) -> bool:
 def _set(session: Session, member: Member, tier: str) -> bool:
     """The one assignment of a tier (and its ``member.updated`` event); True if it changed."""
     was = {"tier": member.tier, "status": member.status}
-    member.tier = tier
-    session.flush()
+    _change(session, member, tier)
     if was["tier"] == tier:
         return False
     webhooks.member_changed(session, member, was)
     return True
+
+
+def _change(session: Session, member: Member, tier: str) -> None:
+    """Set the tier and, if it moved, record the change (the audience charts read it)."""
+    old, member.tier = member.tier, tier
+    session.flush()
+    if old != tier:
+        session.add(TierChange(member_id=member.id, from_tier=old, to_tier=tier))
+        session.flush()
 
 
 def _redeemed_invite(session: Session, member: Member) -> bool:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 
 from app.db import database, transaction
+from app.insights import tracking
 from app.issues import service as issues
 from app.issues.models import Issue
 from app.members.models import Member
@@ -100,12 +101,27 @@ _prepared: dict[tuple, IssueEmail] = {}
 
 def _issue_email(session, settings, issue: Issue) -> IssueEmail:
     """The issue's prepared email, rendered once per worker while the issue is unchanged."""
-    publication = issues.publication(session).name or settings.publication_name
-    key = (issue.id, issue.updated_at, publication)
+    publication = issues.publication(session)
+    key = (issue.id, issue.updated_at, publication.name, publication.count_opens_clicks)
     if key not in _prepared:
         _prepared.clear()  # one issue at a time is the common case; never grow
-        _prepared[key] = IssueEmail.render(mailer.templates(), settings, issue, publication)
+        _prepared[key] = _render(session, settings, issue)
     return _prepared[key]
+
+
+def _render(session, settings, issue: Issue, *, subject_prefix: str = "") -> IssueEmail:
+    """The issue's email as the publication's settings make it (with counting, if on)."""
+    publication = issues.publication(session)
+    return IssueEmail.render(
+        mailer.templates(),
+        settings,
+        issue,
+        publication.name or settings.publication_name,
+        subject_prefix=subject_prefix,
+        link_positions=(lambda urls: tracking.number_links(session, issue.id, urls))
+        if publication.count_opens_clicks
+        else None,
+    )
 
 
 class _Batch:
@@ -230,14 +246,11 @@ def reconcile() -> int:
 def send_test(issue_id: int, member_id: int) -> bool:
     """The issue as recipients will get it, to one editor, marked as a test, recorded nowhere."""
     settings = current_app.extensions["kith.settings"]
-    with transaction() as session:
+    with transaction(immediate=True) as session:  # it may number the issue's links
         issue, member = session.get(Issue, issue_id), session.get(Member, member_id)
         if issue is None or member is None:
             return False
-        publication = issues.publication(session).name or settings.publication_name
-        email = IssueEmail.render(
-            mailer.templates(), settings, issue, publication, subject_prefix="[Test] "
-        )
+        email = _render(session, settings, issue, subject_prefix="[Test] ")
     message = email.personalize(settings, member, 0, mailer.bulk_signer())
     with mailer.transport().connect() as connection:
         connection.send_prepared(message.sender, member.email, message.data)

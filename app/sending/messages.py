@@ -7,12 +7,14 @@ recipient only the addresses, tokens, unsubscribe link and feedback-link token c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from markupsafe import escape
 
 from app.config import Settings
 from app.inbound import addresses
+from app.insights import tracking
 from app.issues.models import Issue
 from app.issues.rendering import MORE_MARKER
 from app.members import access, tokens
@@ -42,6 +44,7 @@ class IssueEmail:
     issue: Issue
     full: PreparedEmail
     teaser: PreparedEmail
+    tracked: bool = False  # carries the open pixel and tracked links (app/insights/tracking.py)
 
     @classmethod
     def render(
@@ -52,7 +55,10 @@ class IssueEmail:
         publication: str,
         *,
         subject_prefix: str = "",
+        link_positions: Callable[[list[str]], dict[str, int]] | None = None,
     ) -> IssueEmail:
+        """The variants of ``issue``'s email. With ``link_positions`` (which numbers the
+        email's links once per issue) it counts opens and clicks, and says so."""
         web_url = settings.url(f"/issues/{issue.slug}")
         common = {
             "publication": publication,
@@ -62,6 +68,7 @@ class IssueEmail:
             "web_url": web_url,
             "unsubscribe_url": LINK_MARKER,
             "feedback": feedback_links(settings, issue.feedback_choices),
+            "tracking_notice": tracking.NOTICE if link_positions else "",
         }
         full_text = MORE_MARKER.sub("", issue.body_markdown).strip()
         teaser_text = (
@@ -82,6 +89,13 @@ class IssueEmail:
         teaser = templates.render(
             "issue", body_html=teaser_html, body_text=(teaser_text or "") + more, **common
         )
+        if link_positions is not None:
+            positions = link_positions(tracking.urls_in(full.html, teaser.html))
+            base = settings.base_url
+            full, teaser = (
+                replace(rendered, html=tracking.rewrite(rendered.html, positions, base))
+                for rendered in (full, teaser)
+            )
         subject = subject_prefix + issue.title
 
         def prepare(rendered) -> PreparedEmail:
@@ -93,7 +107,7 @@ class IssueEmail:
                 domain=settings.reply_domain,
             )
 
-        return cls(issue, prepare(full), prepare(teaser))
+        return cls(issue, prepare(full), prepare(teaser), tracked=link_positions is not None)
 
     def personalize(
         self,
@@ -104,7 +118,7 @@ class IssueEmail:
     ) -> Personalized:
         """``member``'s copy: the variant they may read, their links, their addresses."""
         variant = self.full if access.can_read_full(member, self.issue) else self.teaser
-        unsubscribe = unsubscribe_url(settings, member)
+        unsubscribe = unsubscribe_url(settings, member, issue_id=self.issue.id)
         token = unsubscribe.rpartition("/")[2]
         feedback = (
             tokens.sign(settings, "feedback", {"m": member.id, "i": self.issue.id})
@@ -121,6 +135,7 @@ class IssueEmail:
             unsubscribe_mailto=f"mailto:unsubscribe+{token}@{settings.reply_domain}",
             feedback_token=feedback,
             signer=signer,
+            track_token=tracking.sign(settings, delivery_id, self.issue.id) if self.tracked else "",
         )
         return Personalized(f"bounce+{bounce}@{settings.reply_domain}", message_id, data)
 

@@ -28,7 +28,9 @@ from app.sending.signing import BulkSigner, relaxed_lines
 
 LINK_MARKER = "%%KITH_UNSUBSCRIBE_URL%%"
 FEEDBACK_MARKER = "%%KITH_FEEDBACK_TOKEN%%"  # the recipient's token in one-click rating links
-_MARKERS = (LINK_MARKER, FEEDBACK_MARKER)
+# Where a recipient's open-and-click token goes (app/insights/tracking.py), when counting is on.
+TRACK_MARKER = "%%KITH_TRACK%%"
+_MARKERS = (LINK_MARKER, FEEDBACK_MARKER, TRACK_MARKER)
 _SPLIT = re.compile("(" + "|".join(re.escape(marker) for marker in _MARKERS) + ")")
 QP_LINE = 74  # 76 allowed; room for a leading "=2E"
 SOFT_BREAK = b"=\r\n"
@@ -74,7 +76,8 @@ class PreparedEmail:
         cls, *, mail_from: str, subject: str, text: str, html_body: str, domain: str
     ) -> PreparedEmail:
         """Encode ``text`` and ``html_body``, each holding LINK_MARKER where the unsubscribe link
-        goes (and FEEDBACK_MARKER where the recipient's feedback token goes, if anywhere)."""
+        goes (and FEEDBACK_MARKER / TRACK_MARKER where the recipient's feedback and tracking
+        tokens go, if anywhere)."""
         head = EmailMessage(policy=MAIL_POLICY)
         head["From"] = mail_from
         head["Subject"] = _header_value(subject)
@@ -109,6 +112,7 @@ class PreparedEmail:
         unsubscribe_mailto: str,
         feedback_token: str = "",
         signer: BulkSigner | None = None,
+        track_token: str = "",
     ) -> tuple[str, bytes]:
         """This recipient's copy: (its Message-ID, the message bytes ready for SMTP)."""
         message_id = f"<{message_id_local}.{secrets.token_hex(6)}@{self.domain}>"
@@ -123,7 +127,7 @@ class PreparedEmail:
         )
         links = tuple(
             _qp(value) + SOFT_BREAK
-            for link in (unsubscribe_url, feedback_token)
+            for link in (unsubscribe_url, feedback_token, track_token)
             for value in (link, html.escape(link))
         )
         head = self.static_head + b"".join(
@@ -147,9 +151,10 @@ def _header_fields(head: bytes) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def _cut(content: str, part: int) -> list[bytes | int]:
-    """``content`` encoded, with a link slot wherever a marker was.
+    """``content`` encoded, with a slot wherever a marker was (the marker's value, escaped for
+    HTML in the HTML ``part``).
 
-    Each piece before a slot ends with a soft line break, so the link is a line of its own.
+    Each piece before a slot ends with a soft line break, so the value is a line of its own.
     """
     layout: list[bytes | int] = []
     pieces = _SPLIT.split(content)  # text, marker, text, marker, …, text

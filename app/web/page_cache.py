@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import parse_cookie
 
 from app.db import transaction
+from app.insights import reads
 from app.issues import service as issues
 
 MAX_ENTRIES = 2048
@@ -38,7 +39,8 @@ _MARK = "kith.cacheable"
 _GENERATION = "kith.cache_generation"
 log = logging.getLogger(__name__)
 
-Entry = tuple[float, str, list[tuple[str, str]], bytes]
+# (stored at, status, headers, body, the issue whose web read a hit counts — or None)
+Entry = tuple[float, str, list[tuple[str, str]], bytes, int | None]
 
 
 @dataclass
@@ -132,7 +134,9 @@ class PageCacheMiddleware:
         key = cache_key(environ)
         hit = pages.get(key)
         if hit is not None and time.monotonic() - hit[0] < MAX_AGE:
-            _, status, headers, body = hit
+            _, status, headers, body, read = hit
+            if read is not None:  # the view counts the reads it renders; this, the cached ones
+                self.app.extensions[reads.EXTENSION].add(read)
             start_response(status, headers)
             return [body]
         environ[_GENERATION] = pages
@@ -159,5 +163,11 @@ class PageCacheMiddleware:
             and (len(pages) < MAX_ENTRIES or key in pages)
         )
         if cacheable:
-            pages[key] = (time.monotonic(), captured["status"], list(captured["headers"]), body)
+            pages[key] = (
+                time.monotonic(),
+                captured["status"],
+                list(captured["headers"]),
+                body,
+                environ.get(reads.ENVIRON_KEY),
+            )
         return [body]

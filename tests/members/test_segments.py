@@ -35,6 +35,7 @@ def test_surrounding_whitespace_is_fine(text):
         ("AND tier:paid", "expected a term, found 'AND'", 1),
         ("field:city", "write field:NAME=VALUE", 1),
         ("status:gone", "unknown status 'gone'", 1),
+        ("tier:paid AND engaged:hot", "unknown engagement level 'hot'", 15),
         ("tier:paid OR OR tag:x", "expected a term, found 'OR'", 14),
         ("everyone", "unknown term 'everyone'", 1),
         ("opened:<9999999999d", "is not a useful opened:", 1),
