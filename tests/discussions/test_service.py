@@ -33,7 +33,7 @@ def test_posts_are_sanitized(session, thread, people):
         session,
         people["free"],
         thread,
-        '<script>alert(1)</script> [x](javascript:alert(1)) ![p](https://t.example/p.gif) '
+        "<script>alert(1)</script> [x](javascript:alert(1)) ![p](https://t.example/p.gif) "
         "[ok](https://example.com)",
     )
     assert "<script" not in post.body_html and 'href="javascript' not in post.body_html
