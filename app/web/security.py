@@ -92,6 +92,16 @@ def _security_headers(response):
     return response
 
 
+def _private_when_signed_in(response):
+    """A page rendered for a signed-in reader may hold what only they may see (a paid body,
+    their account): no shared cache (proxy, CDN) may store it or hand it to anyone else."""
+    if current_user.is_authenticated:
+        response.vary.add("Cookie")
+        if not (response.cache_control.private or response.cache_control.no_store):
+            response.cache_control.private = True
+    return response
+
+
 def limiter_storage(redis_url: str | None) -> str:
     """Rate-limit counters live in Redis when one is configured, so all web nodes share them."""
     if not redis_url:
@@ -132,3 +142,4 @@ def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     app.after_request(_security_headers)
+    app.after_request(_private_when_signed_in)
