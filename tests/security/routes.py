@@ -142,4 +142,116 @@ GATED_GETS: dict[str, dict[str, set[int]]] = {
     "/issues/{members_slug}": everyone(),  # the teaser and a sign-in prompt
 }
 
-STATE_CHANGING: dict[tuple[str, str], str] = {}
+# (method, rule) → path: each needs the session's CSRF token (Flask-WTF's CSRFProtect).
+CSRF_PROTECTED: dict[tuple[str, str], str] = {
+    ("POST", rule): path
+    for rule, path in {
+        "/login": "/login",
+        "/login/<token>": "/login/{login_token}",
+        "/logout": "/logout",
+        "/confirm/<token>": "/confirm/{confirm_token}",
+        "/unsubscribe/<token>/resubscribe": "/unsubscribe/{unsubscribe_token}/resubscribe",
+        "/join/<code>": "/join/{code}",
+        "/join/<code>/redeem": "/join/{code}/redeem",
+        "/join/<code>/confirm/<token>": "/join/{code}/confirm/{join_token}",
+        "/invite": "/invite",
+        "/account/profile": "/account/profile",
+        "/account/preferences": "/account/preferences",
+        "/account/email": "/account/email",
+        "/account/email/<token>": "/account/email/not-a-token",
+        "/account/delete": "/account/delete",
+        "/account/upgrade": "/account/upgrade",
+        "/account/billing": "/account/billing",
+        "/t/<int:thread_id>/posts": "/t/{thread_id}/posts",
+        "/t/<int:thread_id>/moderate": "/t/{thread_id}/moderate",
+        "/posts/<int:post_id>/edit": "/posts/{post_id}/edit",
+        "/posts/<int:post_id>/delete": "/posts/{post_id}/delete",
+        "/posts/<int:post_id>/reactions": "/posts/{post_id}/reactions",
+        "/posts/<int:post_id>/report": "/posts/{post_id}/report",
+        "/posts/<int:post_id>/moderate": "/posts/{post_id}/moderate",
+        "/forum/<slug>/new": "/forum/{board_slug}/new",
+        "/forum/mark-read": "/forum/mark-read",
+        "/forum/<slug>/mark-read": "/forum/{board_slug}/mark-read",
+        "/admin/settings": "/admin/settings",
+        "/admin/settings/prices": "/admin/settings/prices",
+        "/admin/settings/tracking": "/admin/settings/tracking",
+        "/admin/invites": "/admin/invites",
+        "/admin/invites/<int:invite_id>/revoke": "/admin/invites/{invite_id}/revoke",
+        "/admin/invites/friends": "/admin/invites/friends",
+        "/admin/issues/new": "/admin/issues/new",
+        "/admin/issues/<int:issue_id>": "/admin/issues/{issue_id}",
+        "/admin/issues/<int:issue_id>/test": "/admin/issues/{issue_id}/test",
+        "/admin/issues/<int:issue_id>/send": "/admin/issues/{issue_id}/send",
+        "/admin/preview": "/admin/preview",
+        "/admin/members/tags": "/admin/members/tags",
+        "/admin/members/new": "/admin/members/new",
+        "/admin/segments": "/admin/segments",
+        "/admin/segments/<int:segment_id>/delete": "/admin/segments/1/delete",
+        "/admin/sends/<int:send_id>/<any(pause, resume, cancel):action>": "/admin/sends/1/pause",
+        "/admin/sends/<int:send_id>/reschedule": "/admin/sends/1/reschedule",
+        "/admin/feedback/<int:post_id>/handled": "/admin/feedback/{feedback_id}/handled",
+        "/admin/feedback/<int:post_id>/answer": "/admin/feedback/{feedback_id}/answer",
+        "/admin/moderation/posts/<int:post_id>": "/admin/moderation/posts/{post_id}",
+        "/admin/moderation/members/<int:member_id>/suspend": (
+            "/admin/moderation/members/{member_id}/suspend"
+        ),
+        "/admin/moderation/members/<int:member_id>/lift": (
+            "/admin/moderation/members/{member_id}/lift"
+        ),
+        "/admin/boards": "/admin/boards",
+        "/admin/boards/<int:board_id>": "/admin/boards/{board_id}",
+        "/admin/boards/<int:board_id>/move": "/admin/boards/{board_id}/move",
+        "/admin/boards/<int:board_id>/delete": "/admin/boards/{board_id}/delete",
+        "/admin/webhooks": "/admin/webhooks",
+        "/admin/webhooks/<int:endpoint_id>": "/admin/webhooks/1",
+        "/admin/webhooks/<int:endpoint_id>/<any(rotate, test, delete):button>": (
+            "/admin/webhooks/1/delete"
+        ),
+        "/admin/webhooks/deliveries/<int:delivery_id>/retry": "/admin/webhooks/deliveries/1/retry",
+        "/admin/audience/growth/refresh": "/admin/audience/growth/refresh",
+        "/admin/api-tokens": "/admin/api-tokens",
+        "/admin/api-tokens/<int:token_id>/revoke": "/admin/api-tokens/1/revoke",
+    }.items()
+}
+
+API = "/api/v1"
+# (method, rule) → (path, what authenticates it instead of a CSRF token, its answer without that).
+EXEMPT: dict[tuple[str, str], tuple[str, str, set[int]]] = {
+    ("POST", "/webhooks/stripe"): ("/webhooks/stripe", "Stripe-Signature HMAC", {400}),
+    ("POST", "/inbound/email"): ("/inbound/email", "Bearer INBOUND_SECRET", {401}),
+    ("POST", "/unsubscribe/<token>"): (
+        "/unsubscribe/not-a-token",
+        "the signed token in the URL (RFC 8058 one-click)",
+        {400},
+    ),
+    ("POST", "/feedback/<token>/<int:choice>"): (
+        "/feedback/not-a-token/1",
+        "the signed token in the URL",
+        {400},
+    ),
+    ("POST", "/subscribe"): (
+        "/subscribe",
+        "a signed, dated form token and the Origin check (no session to forge)",
+        {400},
+    ),
+    **{
+        (method, rule): (path, "Bearer API token; no cookie is read", {401})
+        for method, rule, path in (
+            ("POST", f"{API}/issues", f"{API}/issues"),
+            ("PATCH", f"{API}/issues/<ref>", f"{API}/issues/{{slug}}"),
+            ("POST", f"{API}/issues/<ref>/publish", f"{API}/issues/{{slug}}/publish"),
+            ("POST", f"{API}/issues/<ref>/sends", f"{API}/issues/{{slug}}/sends"),
+            ("POST", f"{API}/members", f"{API}/members"),
+            ("PATCH", f"{API}/members/<int:member_id>", f"{API}/members/{{member_id}}"),
+            ("POST", f"{API}/members/<int:member_id>/tags", f"{API}/members/{{member_id}}/tags"),
+            (
+                "DELETE",
+                f"{API}/members/<int:member_id>/tags/<path:tag>",
+                f"{API}/members/{{member_id}}/tags/vip",
+            ),
+            ("POST", f"{API}/segments/count", f"{API}/segments/count"),
+        )
+    },
+}
+
+STATE_CHANGING = {**CSRF_PROTECTED, **{key: path for key, (path, _, _) in EXEMPT.items()}}

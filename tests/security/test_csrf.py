@@ -1,0 +1,84 @@
+"""Every state-changing route needs the session's CSRF token, or is on the short list of
+routes that something else authenticates (a signature, a bearer token, a signed link).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.db import Base
+from tests.security.conftest import client_as
+from tests.security.routes import CSRF_PROTECTED, EXEMPT
+
+pytestmark = pytest.mark.usefixtures("redis")
+
+# What a browser form might carry: enough for most views to act, were the token not checked.
+FORM = {
+    "email": "someone-new@example.com",
+    "name": "Someone",
+    "title": "A title",
+    "body": "A body.",
+    "body_markdown": "A body.",
+    "slug": "a-new-slug",
+    "reason": "spam",
+    "kind": "like",
+    "action": "hide",
+    "confirm": "yes",
+    "tags": "vip",
+    "tag": "vip",
+    "expression": "all",
+    "segment": "all",
+    "scope": "write",
+    "url": "https://example.org/hook",
+}
+
+
+@pytest.fixture
+def app_overrides():
+    return {
+        "inbound_secret": "inbound-secret",
+        "stripe_secret_key": "sk_test_unused",
+        "stripe_webhook_secret": "whsec_test",
+    }
+
+
+def snapshot(session) -> dict[str, list[tuple]]:
+    """Every row of every table: a request that was refused must leave all of them alone."""
+    session.expire_all()
+    return {
+        table.name: sorted(map(repr, session.execute(select(table)).all()))
+        for table in Base.metadata.sorted_tables
+    }
+
+
+def test_every_form_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    app, session, world
+):
+    editor = client_as(app, world, "editor")
+    editor.get("/admin/issues")  # a real session, as a browser has one
+    before = snapshot(session)
+    wrong = []
+    for (method, rule), template in CSRF_PROTECTED.items():
+        path = template.format(**world.values)
+        response = editor.open(path, method=method, data=FORM)
+        if response.status_code not in (400, 403):
+            wrong.append(f"{method} {path}: {response.status_code}")
+        elif "did not come from this site" not in response.get_data(as_text=True):
+            wrong.append(f"{method} {path}: refused, but not for the missing token")
+    assert not wrong, "accepted without a CSRF token:\n" + "\n".join(wrong)
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize("route", sorted(EXEMPT), ids=lambda route: f"{route[0]} {route[1]}")
+def test_each_exempt_route_refuses_a_request_without_its_own_proof(app, session, world, route):
+    path, proof, refused = EXEMPT[route]
+    before = snapshot(session)
+    response = app.test_client().open(
+        path.format(**world.values),
+        method=route[0],
+        data=FORM if route[0] != "PATCH" else None,
+        json={"title": "x"} if route[0] == "PATCH" else None,
+    )
+    assert response.status_code in refused, f"{route} is authenticated by {proof}"
+    assert snapshot(session) == before
