@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 from app.discussions import service as discussions
 from app.discussions.models import Board, Thread
 from app.issues import service as issues
-from app.members import invites, service as members, subscriptions, tokens
+from app.members import invites, subscriptions, tokens
+from app.members import service as members
 from tests.conftest import make_member, sign_in
 
 CANARY = "Canary for paying readers: the starter wants rye at dawn."
@@ -142,3 +143,20 @@ def client_as(app, world: World, role: str) -> FlaskClient:
     if role != "anonymous":
         sign_in(client, world.people[role])
     return client
+
+
+def header_problems(response, *, https: bool = False) -> list[str]:
+    headers = response.headers
+    csp = headers.get("Content-Security-Policy", "")
+    problems = []
+    if not csp or "unsafe-inline" in csp or "unsafe-eval" in csp:
+        problems.append(f"CSP {csp!r}")
+    if "frame-ancestors 'none'" not in csp and headers.get("X-Frame-Options") != "DENY":
+        problems.append("may be framed")
+    if headers.get("X-Content-Type-Options") != "nosniff":
+        problems.append("no nosniff")
+    if not headers.get("Referrer-Policy"):
+        problems.append("no Referrer-Policy")
+    if ("Strict-Transport-Security" in headers) != https:
+        problems.append(f"HSTS {headers.get('Strict-Transport-Security')!r} with https={https}")
+    return problems

@@ -1,5 +1,6 @@
 """Every GET route as every kind of reader: the allowed status codes, where a paid issue's
-body may show, and that pages made for a signed-in reader are never stored by a shared cache.
+body may show, the security headers, and that pages made for a signed-in reader tell shared
+caches to keep out.
 """
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from app.members import access
-from tests.security.conftest import CANARY, ROLES, THREAD_CANARY, client_as
+from app.web.security import SECRET_URL_PARAMS
+from tests.security.conftest import CANARY, ROLES, THREAD_CANARY, client_as, header_problems
 from tests.security.routes import ANONYMOUS, GATED_GETS, GET_ROUTES, STATE_CHANGING
 
 pytestmark = pytest.mark.usefixtures("redis")
@@ -35,29 +37,42 @@ def _private(response) -> bool:
     return bool(directives & {"private", "no-store"})
 
 
+def _token_in(rule: str) -> bool:
+    return bool(SECRET_URL_PARAMS & set(rule.replace(">", "<").split("<")))
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_each_get_route_answers_each_role_as_the_policy_says(app, world, role):
     client = client_as(app, world, role)
     viewer = None if role in ANONYMOUS else world.people[role]
     reads_paid = access.can_read_full(viewer, world.issues["paid"])
     reads_board = access.can_read_thread(viewer, world.threads["paid"])
-    wrong = []
     gated = [(template, (template, allowed)) for template, allowed in GATED_GETS.items()]
+    wrong = []
     for rule, (template, allowed) in [*GET_ROUTES.items(), *gated]:
         path = template.format(**world.values)
         response = client.get(path)
-        status = response.status_code
-        if status not in allowed[role]:
-            wrong.append(f"{path}: {status}, expected {sorted(allowed[role])}")
-        body = response.get_data(as_text=True) if not rule.startswith("/static/") else ""
+        static = rule.startswith("/static/")
+        body = "" if static else response.get_data(as_text=True)
         response.close()
-        if CANARY in body and not reads_paid:
-            wrong.append(f"{path}: the paid body leaked")
-        if THREAD_CANARY in body and not reads_board:
-            wrong.append(f"{path}: a post from the paid board leaked")
-        if role not in ANONYMOUS and status == 200 and not rule.startswith("/static/"):
-            if not _private(response):
-                wrong.append(f"{path}: signed-in page without Cache-Control private/no-store")
+        checks = {
+            f"{response.status_code}, expected {sorted(allowed[role])}": (
+                response.status_code not in allowed[role]
+            ),
+            "the paid body leaked": CANARY in body and not reads_paid,
+            "a post from the paid board leaked": THREAD_CANARY in body and not reads_board,
+            "a token in the URL, but the Referer may carry it": (
+                _token_in(rule) and response.headers.get("Referrer-Policy") != "no-referrer"
+            ),
+            "signed-in page without Cache-Control private/no-store": (
+                role not in ANONYMOUS
+                and response.status_code == 200
+                and not static
+                and not _private(response)
+            ),
+        }
+        problems = [problem for problem, failed in checks.items() if failed]
+        wrong += [f"{path}: {problem}" for problem in problems + header_problems(response)]
     page = client.get(f"/issues/{world.values['slug']}").get_data(as_text=True)
     assert (CANARY in page) == reads_paid, f"paid issue page as {role}"
     topic = client.get(f"/t/{world.values['paid_thread_id']}").get_data(as_text=True)

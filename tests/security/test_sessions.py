@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.members import accounts, service as members
+from app.members import accounts
+from app.members import service as members
 from tests.conftest import csrf_token, make_member
 
 pytestmark = pytest.mark.usefixtures("redis")
