@@ -87,6 +87,14 @@ def end_sessions(member: Member) -> None:
     member.session_version += 1
 
 
+def sign_out_everywhere(session: Session, member_id: int) -> None:
+    """Sign-out: this browser's cookie and every copy of it stop working at once."""
+    member = session.get(Member, member_id)
+    if member is not None:
+        end_sessions(member)
+        session.flush()
+
+
 def export_data(session: Session, member: Member) -> dict[str, Any]:
     """Everything Kith holds about the member, as JSON-ready data."""
     events = session.scalars(

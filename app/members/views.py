@@ -10,7 +10,6 @@ from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
 from app.members import accounts, service
-from app.members.models import Member
 from app.queue import available, enqueue_mail
 from app.web.forms import ButtonForm
 from app.web.security import limiter, per_address, safe_next, sign_in
@@ -81,9 +80,7 @@ def logout():
     form = ButtonForm()
     if form.validate_on_submit() and current_user.is_authenticated:
         with transaction() as session:
-            member = session.get(Member, current_user.id)
-            if member is not None:
-                accounts.end_sessions(member)
+            accounts.sign_out_everywhere(session, current_user.id)
         logout_user()
     return redirect(url_for("issues.home"))
 

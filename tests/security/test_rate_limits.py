@@ -1,6 +1,6 @@
 """Rate limits on the routes that mail a stranger or guess a secret: magic-link requests and
 sign-ups per IP and per address, and invitation codes guessed from one IP. Over the limit the
-answer is 429 with Retry-After, and nothing is mailed.
+answer is 429 with Retry-After and a page that says so.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from app.members import invites
-from tests.conftest import csrf_token, sign_in
-from tests.security.conftest import make_member
+from tests.conftest import csrf_token, make_member, sign_in
 
 pytestmark = pytest.mark.usefixtures("redis")
 
