@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from app.db import Base
 from app.discussions import service as discussions
 from app.discussions.models import Board, Thread
 from app.issues import service as issues
@@ -160,3 +162,33 @@ def header_problems(response, *, https: bool = False) -> list[str]:
     if ("Strict-Transport-Security" in headers) != https:
         problems.append(f"HSTS {headers.get('Strict-Transport-Security')!r} with https={https}")
     return problems
+
+
+# What a browser form might carry: enough for most views to act, were the token not checked.
+FORM = {
+    "email": "someone-new@example.com",
+    "name": "Someone",
+    "title": "A title",
+    "body": "A body.",
+    "body_markdown": "A body.",
+    "slug": "a-new-slug",
+    "reason": "spam",
+    "kind": "like",
+    "action": "hide",
+    "confirm": "yes",
+    "tags": "vip",
+    "tag": "vip",
+    "expression": "all",
+    "segment": "all",
+    "scope": "write",
+    "url": "https://example.org/hook",
+}
+
+
+def snapshot(session) -> dict[str, list[tuple]]:
+    """Every row of every table: a request that was refused must leave all of them alone."""
+    session.expire_all()
+    return {
+        table.name: sorted(map(repr, session.execute(select(table)).all()))
+        for table in Base.metadata.sorted_tables
+    }

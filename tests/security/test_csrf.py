@@ -5,33 +5,11 @@ routes that something else authenticates (a signature, a bearer token, a signed 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
-from app.db import Base
-from tests.security.conftest import client_as
+from tests.security.conftest import FORM, client_as, snapshot
 from tests.security.routes import CSRF_PROTECTED, EXEMPT
 
 pytestmark = pytest.mark.usefixtures("redis")
-
-# What a browser form might carry: enough for most views to act, were the token not checked.
-FORM = {
-    "email": "someone-new@example.com",
-    "name": "Someone",
-    "title": "A title",
-    "body": "A body.",
-    "body_markdown": "A body.",
-    "slug": "a-new-slug",
-    "reason": "spam",
-    "kind": "like",
-    "action": "hide",
-    "confirm": "yes",
-    "tags": "vip",
-    "tag": "vip",
-    "expression": "all",
-    "segment": "all",
-    "scope": "write",
-    "url": "https://example.org/hook",
-}
 
 
 @pytest.fixture
@@ -40,15 +18,6 @@ def app_overrides():
         "inbound_secret": "inbound-secret",
         "stripe_secret_key": "sk_test_unused",
         "stripe_webhook_secret": "whsec_test",
-    }
-
-
-def snapshot(session) -> dict[str, list[tuple]]:
-    """Every row of every table: a request that was refused must leave all of them alone."""
-    session.expire_all()
-    return {
-        table.name: sorted(map(repr, session.execute(select(table)).all()))
-        for table in Base.metadata.sorted_tables
     }
 
 

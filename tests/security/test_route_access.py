@@ -9,8 +9,23 @@ import pytest
 
 from app.members import access
 from app.web.security import SECRET_URL_PARAMS
-from tests.security.conftest import CANARY, ROLES, THREAD_CANARY, client_as, header_problems
-from tests.security.routes import ANONYMOUS, GATED_GETS, GET_ROUTES, STATE_CHANGING
+from tests.conftest import csrf_token
+from tests.security.conftest import (
+    CANARY,
+    FORM,
+    ROLES,
+    THREAD_CANARY,
+    client_as,
+    header_problems,
+    snapshot,
+)
+from tests.security.routes import (
+    ANONYMOUS,
+    CSRF_PROTECTED,
+    GATED_GETS,
+    GET_ROUTES,
+    STATE_CHANGING,
+)
 
 pytestmark = pytest.mark.usefixtures("redis")
 
@@ -78,3 +93,26 @@ def test_each_get_route_answers_each_role_as_the_policy_says(app, world, role):
     topic = client.get(f"/t/{world.values['paid_thread_id']}").get_data(as_text=True)
     assert (THREAD_CANARY in topic) == reads_board, f"paid board topic as {role}"
     assert not wrong, f"as {role}:\n" + "\n".join(wrong)
+
+
+EDITOR_ACTIONS = [
+    (method, template)
+    for (method, rule), template in CSRF_PROTECTED.items()
+    if rule.startswith("/admin/") or rule.endswith("/moderate")
+]
+
+
+@pytest.mark.parametrize("role", ["anonymous", "paid"])
+def test_no_reader_can_use_an_editor_s_form_even_with_a_valid_token(app, session, world, role):
+    """The CSRF token proves the form came from this site, not that its sender may use it."""
+    client = client_as(app, world, role)
+    form = FORM | {"csrf_token": csrf_token(client, "/login")}
+    before = snapshot(session)
+    wrong = []
+    for method, template in EDITOR_ACTIONS:
+        path = template.format(**world.values)
+        status = client.open(path, method=method, data=form).status_code
+        if status not in ({302, 403} if role == "anonymous" else {403, 404}):
+            wrong.append(f"{method} {path}: {status}")
+    assert not wrong, f"as {role}:\n" + "\n".join(wrong)
+    assert snapshot(session) == before
