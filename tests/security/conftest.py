@@ -17,7 +17,7 @@ from app.db import Base
 from app.discussions import service as discussions
 from app.discussions.models import Board, Thread
 from app.issues import service as issues
-from app.members import invites, subscriptions, tokens
+from app.members import invites, subscriptions, tiers, tokens
 from app.members import service as members
 from tests.conftest import make_member, sign_in
 
@@ -58,10 +58,8 @@ def _people(session) -> dict[str, object]:
         "free": make_member(session, email="free@example.com", tier="free"),
         "invite": make_member(session, email="invite@example.com", tier="invite"),
         "paid": make_member(session, email="paid@example.com", tier="paid"),
-        # Was paid, now free: the membership ended (members.tiers.paid_ended) but the Stripe
-        # customer stays.
         "lapsed": make_member(
-            session, email="lapsed@example.com", tier="free", stripe_customer_id="cus_lapsed"
+            session, email="lapsed@example.com", tier="paid", stripe_customer_id="cus_lapsed"
         ),
         "suspended": make_member(
             session, email="suspended@example.com", tier="paid", posting_suspended_until=later
@@ -80,6 +78,8 @@ def world(app, session) -> World:
     }
     world.issues["public"].feedback_choices = 5
     world.people = _people(session)
+    tiers.paid_ended(session, world.people["lapsed"])  # was paid, now free; customer stays
+    assert world.people["lapsed"].tier == "free"
     world.boards = {
         access: Board(slug=f"{access}-board", name=f"{access.title()} board", access=access)
         for access in ("public", "members", "paid")
