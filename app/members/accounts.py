@@ -72,13 +72,27 @@ def confirm_email_change(
         raise EmailTaken("That address already belongs to another account.")
     old_hash, was = tokens.email_hash(member.email), {"email": member.email}
     member.email, member.pending_email = new_email, None
-    member.session_version += 1
+    end_sessions(member)
     record_consent(
         session, member, "email_change", source="email link", ip=ip, detail=f"from {old_hash}"
     )
     session.flush()
     webhooks.member_changed(session, member, was)
     return member
+
+
+def end_sessions(member: Member) -> None:
+    """Sign ``member`` out everywhere. A session lives in a signed cookie that a copy keeps
+    valid, so the only way to end one is to move the version its id carries (Member.get_id)."""
+    member.session_version += 1
+
+
+def sign_out_everywhere(session: Session, member_id: int) -> None:
+    """Sign-out: this browser's cookie and every copy of it stop working at once."""
+    member = session.get(Member, member_id)
+    if member is not None:
+        end_sessions(member)
+        session.flush()
 
 
 def export_data(session: Session, member: Member) -> dict[str, Any]:

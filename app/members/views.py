@@ -9,7 +9,7 @@ from wtforms import EmailField
 from wtforms.validators import DataRequired, Length
 
 from app.db import transaction
-from app.members import service
+from app.members import accounts, service
 from app.queue import available, enqueue_mail
 from app.web.forms import ButtonForm
 from app.web.security import limiter, per_address, safe_next, sign_in
@@ -75,8 +75,12 @@ def use_login(token: str):
 
 @bp.post("/logout")
 def logout():
+    """Signs out this browser and every other one: a copied session cookie would otherwise
+    stay valid, since the session lives in the cookie itself."""
     form = ButtonForm()
     if form.validate_on_submit() and current_user.is_authenticated:
+        with transaction() as session:
+            accounts.sign_out_everywhere(session, current_user.id)
         logout_user()
     return redirect(url_for("issues.home"))
 

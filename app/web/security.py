@@ -7,7 +7,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, request, session, url_for
+from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user
@@ -82,13 +82,31 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+# URL parameters that carry a secret (a signed link, an invitation code): a page at such a
+# URL must not hand it on in the Referer of a link or an image it loads.
+SECRET_URL_PARAMS = frozenset({"token", "code"})
+
+
 def _security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    if SECRET_URL_PARAMS.intersection(request.view_args or ()):
+        response.headers["Referrer-Policy"] = "no-referrer"
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if request.is_secure:
+    # Tied to BASE_URL rather than to this request: behind a TLS proxy the app sees http.
+    if current_app.extensions["kith.settings"].base_url.startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _private_when_signed_in(response):
+    """A page rendered for a signed-in reader may hold what only they may see (a paid body,
+    their account): no shared cache (proxy, CDN) may store it or hand it to anyone else."""
+    if current_user.is_authenticated:
+        response.vary.add("Cookie")
+        if not (response.cache_control.private or response.cache_control.no_store):
+            response.cache_control.private = True
     return response
 
 
@@ -125,6 +143,10 @@ def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "members.login"
     login_manager.login_message = "Please sign in to continue."
+    # Token pages send Referrer-Policy: no-referrer, so a browser posts their forms with no
+    # Referer; Flask-WTF's HTTPS-only Referer check would refuse every one of them. The
+    # session's CSRF token and the SameSite=Lax cookie are the protection.
+    app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
     # If Redis is down, count in memory rather than fail every request (fail open, per process).
@@ -132,3 +154,4 @@ def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     app.after_request(_security_headers)
+    app.after_request(_private_when_signed_in)
