@@ -38,7 +38,7 @@ class Received:
 
 @dataclass(frozen=True)
 class Fault:
-    stage: str  # "rcpt" or "data"
+    stage: str  # "ehlo" (queued with inject only), "rcpt" or "data"
     reply: str | None = None  # e.g. "451 4.3.0 try later"; None with drop/stall
     drop: bool = False
     stall: float = 0.0
@@ -93,6 +93,12 @@ class _Handler:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
         session.host_name = hostname
+        fault = self._fault("ehlo")
+        if fault:  # a server too busy to talk answers, then hangs up (RFC 5321 §3.8)
+            if fault.reply:
+                await server.push(fault.reply)
+            server.transport.close()
+            return []
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
