@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from app.sending.transport import DeliveryError, MaildirTransport
 from tests.sending.test_faults import SLOW, assert_each_received, ready
 from tests.smtp_sink import Fault
 from tests.workers import Kith, migrate, wait_until, wipe
@@ -110,6 +111,23 @@ def small_disk(tmp_path) -> Iterator[Path]:
 
 def grow(disk: Path, size: str) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size}", str(disk)], check=True)
+
+
+def test_an_outbox_write_that_runs_out_of_space_leaves_no_file_behind(small_disk):
+    """Small messages fail while flushed, where mailbox.Maildir.add left its tmp/ file."""
+    header = b"X-Kith-Envelope-From: a@example.com\r\nX-Kith-Envelope-To: b@example.com\r\n"
+    whole = set()
+    with MaildirTransport(small_disk).connect() as connection:
+        for size in (10_000, 3_000, 700, 100):
+            body = b"Subject: filling\r\n\r\n" + b"x" * size
+            with pytest.raises(DeliveryError, match="No space left on device") as refused:
+                for _ in range(100):
+                    connection.send("a@example.com", ["b@example.com"], body)
+                    whole.add(header + body)
+            assert not refused.value.permanent
+    assert not list((small_disk / "tmp").iterdir()), "half-written messages left in tmp/"
+    kept = {path.read_bytes() for path in (small_disk / "new").iterdir()}
+    assert kept and kept <= whole  # every file in new/ is a whole message
 
 
 @pytest.fixture
