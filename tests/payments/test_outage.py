@@ -1,4 +1,4 @@
-"""A Stripe webhook, and pages, while the database server is down (reliability.md).
+"""A Stripe webhook, and pages, while the database server is down (reliability.md F10).
 
 The app runs against a private PostgreSQL server (tests/postgres_server.py) that is crashed
 with ``pg_ctl -m immediate``: Stripe must get a 503, so it delivers again, and nothing of the
@@ -40,7 +40,7 @@ def stored(app: Flask, member_id: int) -> tuple[int, int, str]:
         return events, subscriptions, session.get(Member, member_id).tier
 
 
-def test_a_webhook_while_postgres_is_down_is_503_and_its_redelivery_applies_once(
+def test_f10_a_webhook_while_postgres_is_down_is_503_and_its_redelivery_applies_once(
     outage_app, private_postgres, stripe_api, prices
 ):
     with outage_app.extensions["kith.db"].transaction() as session:

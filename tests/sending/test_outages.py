@@ -1,6 +1,7 @@
-"""Outages under a running send, with real ``kith worker`` processes (reliability.md F1–F12):
-the database server crashing, the Maildir outbox filling its disk, and a mail server that
-answers 421, 451 and 550 and drops the line, all in one send.
+"""Outages under a running send, with real ``kith worker`` processes (reliability.md F10
+and F5–F8, and the issue's full outbox disk): the database server crashing, the Maildir
+outbox filling its disk, and a mail server that answers 421, 451 and 550 and drops the
+line, all in one send.
 
 Like tests/sending/test_faults.py, each scenario counts what arrived per recipient (in the
 SMTP sink or the outbox) against the delivery rows: nobody is lost, and a second copy only
@@ -42,7 +43,7 @@ def crashable_kith(private_postgres, redis_url, redis, tmp_path) -> Iterator[Kit
         print(kith.workers.logs(), private_postgres.log())  # shown only when the test failed
 
 
-def test_a_postgres_crash_mid_send_loses_nobody_and_resends_only_the_last_moment(
+def test_f10_a_postgres_crash_mid_send_loses_nobody_and_resends_only_the_last_moment(
     crashable_kith, private_postgres
 ):
     kith = crashable_kith
@@ -180,7 +181,7 @@ def kith(faults_database, redis_url, redis, tmp_path) -> Iterator[Kith]:
         print(kith.workers.logs())
 
 
-def test_421_451_550_and_dropped_lines_in_one_send_lose_nobody(kith):
+def test_f5_f6_f7_421_451_550_and_dropped_lines_in_one_send_lose_nobody(kith):
     """A 421 greeting and a 421 mid-batch close the connection; the batch goes back and a new
     connection carries on. A line dropped before DATA leaves no doubt; after DATA, one."""
     emails = ready(kith, members=300)
