@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from tests.test_up import free_port
 
 BINARIES = Path(os.environ.get("KITH_PG_BINARIES", "/usr/lib/postgresql/15/bin"))
+# Set in CI: a fault test that cannot set up its outage fails instead of being skipped.
 REQUIRED = os.environ.get("KITH_REQUIRE_FAULTS") == "1"
 
 

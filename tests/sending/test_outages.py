@@ -10,7 +10,6 @@ where docs/sending.md allows one.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from app.sending.transport import DeliveryError, MaildirTransport
+from tests.postgres_server import REQUIRED
 from tests.sending.test_faults import SLOW, assert_each_received, ready
 from tests.smtp_sink import Fault
 from tests.workers import Kith, migrate, wait_until, wipe
@@ -101,7 +101,7 @@ def small_disk(tmp_path) -> Iterator[Path]:
     )  # fmt: skip
     if mounted.returncode != 0:
         reason = f"cannot mount a small tmpfs here: {mounted.stderr.strip()}"
-        if os.environ.get("KITH_REQUIRE_FAULTS") == "1":
+        if REQUIRED:
             pytest.fail(reason)
         pytest.skip(reason)
     try:
