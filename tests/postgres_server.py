@@ -52,13 +52,14 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *command: str) -> None:
+    def _run(self, *command: str, check: bool = True) -> int:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         result = subprocess.run(
             [*prefix, *command], capture_output=True, text=True, timeout=60, check=False
         )
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             raise RuntimeError(f"{command[0]} failed:\n{result.stdout}\n{result.stderr}")
+        return result.returncode
 
     def init(self) -> None:
         if os.geteuid() == 0:
@@ -70,10 +71,15 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start and wait until it accepts connections (after crash recovery, if any)."""
+        if self.running():
+            return
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
         log = str(self.directory / "server.log")
         self._run(str(BINARIES / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log,
                   "-w", "-t", "30", "start")  # fmt: skip
+
+    def running(self) -> bool:
+        return self._run(str(BINARIES / "pg_ctl"), "-D", str(self.data), "status", check=False) == 0
 
     def crash(self) -> None:
         """Stop at once, without a checkpoint: what is not in the WAL on disk is gone."""
