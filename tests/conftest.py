@@ -21,6 +21,8 @@ from app.db import make_engine, normalize_url
 from app.members.models import Member
 from app.migrations import upgrade_database
 from app.queue import run_worker
+from tests import postgres_server
+from tests.postgres_server import PostgresServer
 from tests.smtp_sink import SMTPSink
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
@@ -187,3 +189,20 @@ def content_dir(tmp_path) -> Path:
     path = tmp_path / "content"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the session's own, to crash (tests/postgres_server.py)."""
+    reason = postgres_server.missing()
+    if reason:
+        if postgres_server.REQUIRED:
+            pytest.fail(f"KITH_REQUIRE_FAULTS=1 but {reason}")
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

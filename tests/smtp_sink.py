@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Received:
 
 @dataclass(frozen=True)
 class Fault:
-    stage: str  # "rcpt" or "data"
+    stage: str  # "greeting" or "ehlo" (queued with inject only), "rcpt" or "data"
     reply: str | None = None  # e.g. "451 4.3.0 try later"; None with drop/stall
     drop: bool = False
     stall: float = 0.0
@@ -93,6 +94,12 @@ class _Handler:
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         self.connections += 1
         session.host_name = hostname
+        fault = self._fault("ehlo")
+        if fault:  # a server too busy to talk answers, then hangs up (RFC 5321 §3.8)
+            if fault.reply:
+                await server.push(fault.reply)
+            server.transport.close()
+            return []
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -121,6 +128,27 @@ class _Handler:
         return "250 Message accepted"
 
 
+class _Server(SMTP):
+    """aiosmtpd's server, except that a queued "greeting" fault replaces its 220 banner."""
+
+    greeted = False
+
+    async def push(self, status: str) -> None:
+        if not self.greeted:
+            self.greeted = True
+            fault = self.event_handler._fault("greeting")
+            if fault:  # a server too busy to serve says so instead of 220, then hangs up
+                await super().push(fault.reply or "421 4.3.2 service not available")
+                self.transport.close()
+                return
+        await super().push(status)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -133,7 +161,7 @@ class SMTPSink:
     def __init__(self) -> None:
         self.handler = _Handler()
         self.port = _free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self.running = False
         self.stopped_once = False  # a stopped Controller cannot start again: up() makes another
 
@@ -190,7 +218,7 @@ class SMTPSink:
         if self.running:
             return
         if self.stopped_once:
-            self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+            self.controller = _Controller(self.handler, hostname="127.0.0.1", port=self.port)
         self.controller.start()
         self.running = True
 

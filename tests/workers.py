@@ -101,6 +101,11 @@ def create_database(backend: str, directory: Path) -> str:
         name = make_url(url).database
         _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _postgres_admin(f'CREATE DATABASE "{name}"')
+    return migrate(url, directory)
+
+
+def migrate(url: str, directory: Path) -> str:
+    """Bring the empty database at ``url`` to the current schema; returns ``url``."""
     app = create_app(
         {"database_url": url, "instance_path": directory / "migrate", "secret_key": SECRET,
          "redis_url": "redis://unused"}
@@ -120,6 +125,12 @@ def wipe(app: Flask) -> None:
     with app.extensions["kith.db"].transaction() as session:
         for table in reversed(all_models().sorted_tables):
             session.execute(delete(table))
+
+
+def _pythonpath() -> str:
+    """This checkout first: the ``kith`` script would otherwise import wherever the venv's
+    editable install points, which may be another checkout."""
+    return os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 # --- worker processes --------------------------------------------------------------------
@@ -257,9 +268,12 @@ class Kith:
 
     @classmethod
     @contextmanager
-    def running(cls, database_url: str, redis_url: str, directory: Path) -> Iterator[Kith]:
+    def running(
+        cls, database_url: str, redis_url: str, directory: Path, *, maildir: bool = False
+    ) -> Iterator[Kith]:
+        """``maildir``: no SMTP server configured, so mail goes to the instance's outbox."""
         with SMTPSink() as smtp:
-            smtp_url = f"{smtp.url}?timeout={SMTP_TIMEOUT:g}"
+            smtp_url = "" if maildir else f"{smtp.url}?timeout={SMTP_TIMEOUT:g}"
             app = create_app(
                 {"database_url": database_url, "redis_url": redis_url, "smtp_url": smtp_url,
                  "secret_key": SECRET, "base_url": "http://kith.test",
@@ -268,7 +282,8 @@ class Kith:
             )  # fmt: skip
             env = {**os.environ, **KNOBS, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                    "SMTP_URL": smtp_url, "SECRET_KEY": SECRET, "BASE_URL": "http://kith.test",
-                   "INSTANCE_PATH": str(directory / "instance")}  # fmt: skip
+                   "INSTANCE_PATH": str(directory / "instance"),
+                   "PYTHONPATH": _pythonpath()}  # fmt: skip
             kith = cls(app, database_url, redis_url, smtp, Workers(env, directory))
             try:
                 yield kith

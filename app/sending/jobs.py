@@ -142,13 +142,19 @@ class _Batch:
                 # The next batch, for this worker or another, once this one could connect: a
                 # server that is down gets one retry per job in flight, not a storm of jobs.
                 _enqueue_batch(self.send_id)
-                if breaker_count:
-                    with transaction(immediate=True) as session:
-                        ledger.connected(session, self.send_id)
                 self._send_all(connection, pacing.for_transport(transport))
         except DeliveryError as error:
             self._connection_failed(error)
+        else:
+            if breaker_count and self.sent:
+                self._connected()
         return self.sent
+
+    def _connected(self) -> None:
+        """The breaker's count starts again only once a message went out: a server that
+        takes the connection but no message (or a full outbox disk) must still trip it."""
+        with transaction(immediate=True) as session:
+            ledger.connected(session, self.send_id)
 
     def _send_all(self, connection, pacer) -> None:
         settings, signer, done = self.settings, mailer.bulk_signer(), None
@@ -223,6 +229,8 @@ class _Batch:
     def _connection_failed(self, error: DeliveryError) -> None:
         log.warning("send %s: SMTP connection failed (%s)", self.send_id, error)
         with transaction(immediate=True) as session:
+            if self.sent:
+                ledger.connected(session, self.send_id)  # this one is the first failure
             ledger.release(session, self.untried, self.claim.claimed_at)
             wait = ledger.connection_failed(
                 session, self.send_id, str(error), self.settings.send_retry_seconds

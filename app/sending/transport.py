@@ -8,11 +8,13 @@ or permanent (this recipient will never take it).
 from __future__ import annotations
 
 import contextlib
-import mailbox
+import itertools
+import os
 import re
 import smtplib
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -253,12 +255,23 @@ class MaildirTransport:
 
     @contextmanager
     def connect(self) -> Iterator[MaildirConnection]:
-        yield MaildirConnection(mailbox.Maildir(self.path, create=True))
+        # mailbox creates tmp/new/cur only with the folder itself; an outbox folder that
+        # already exists empty (made by hand, a mount point) would refuse every message.
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise DeliveryError(f"outbox unusable: {error}", permanent=False) from error
+        yield MaildirConnection(self.path)
+
+
+_unique = itertools.count()  # with time, pid and host: a file name no other writer uses
+_HOST = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 
 
 class MaildirConnection:
-    def __init__(self, box: mailbox.Maildir):
-        self._box = box
+    def __init__(self, path: Path):
+        self._path = path
         self._envelope = ("", "")
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
@@ -266,10 +279,27 @@ class MaildirConnection:
             f"X-Kith-Envelope-From: {sender}\r\nX-Kith-Envelope-To: {', '.join(recipients)}\r\n"
         ).encode()
         try:
-            self._box.add(envelope + message)
+            self._deliver(envelope + message)
         except OSError as error:
             # A full disk is temporary from the sender's point of view: keep the message queued.
             raise DeliveryError(f"outbox write failed: {error}", permanent=False) from error
+
+    def _deliver(self, data: bytes) -> None:
+        """Write into tmp/, flush to disk, then rename into new/ (the Maildir protocol), all or
+        nothing. mailbox.Maildir.add leaves a half-written file in tmp/ when the disk fills
+        while it flushes; here a failed write removes its file."""
+        now = time.time()
+        name = f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_unique)}.{_HOST}"
+        temporary = self._path / "tmp" / name
+        try:
+            with open(temporary, "xb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.rename(temporary, self._path / "new" / name)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     def send_prepared(self, sender: str, recipient: str, message: bytes) -> None:
         self.send(sender, [recipient], message)

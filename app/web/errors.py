@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -52,6 +52,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError):
         log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+        # The page must not load the signed-in member: that needs the database too, and a
+        # second failure inside this handler would become a bare 500.
+        g._login_user = app.login_manager.anonymous_user()
         return _page(503)
 
     @app.errorhandler(HTTPException)

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -78,6 +78,7 @@ class StripeFront(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _FrontHandler)
         self.upstream = upstream
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.before_next_read: Callable[[], None] | None = None  # an outage, at a known moment
 
     @property
     def url(self) -> str:
@@ -119,6 +120,9 @@ class _FrontHandler(BaseHTTPRequestHandler):
         self._forward("POST", body)
 
     def do_GET(self) -> None:
+        hook, self.server.before_next_read = self.server.before_next_read, None
+        if hook is not None:
+            hook()
         self._forward("GET", None)
 
     def do_DELETE(self) -> None:

@@ -25,27 +25,17 @@ from app.db import utcnow
 from app.members.models import Member
 from app.members.subscriptions import unsubscribe_url
 from app.sending.models import Bounce
-from tests.conftest import BACKENDS
 from tests.smtp_sink import Fault, Received
 from tests.workers import (
     SMTP_TIMEOUT,
     Kith,
     RedisServer,
-    create_database,
-    drop_database,
     wait_until,
     wipe,
 )
 
 RETRY = 0.25  # SEND_RETRY_SECONDS in tests/workers.py KNOBS
 SLOW = 0.004  # seconds the sink waits per message, so a fault lands mid-batch
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def faults_database(request, tmp_path_factory) -> Iterator[str]:
-    url = create_database(request.param, tmp_path_factory.mktemp("faults"))
-    yield url
-    drop_database(url)
 
 
 @pytest.fixture
