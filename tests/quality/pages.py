@@ -92,7 +92,7 @@ def collect(app: Flask, seeded: Seeded) -> dict[str, str]:
         for path in every_path:
             response = client.get(path)
             assert response.status_code < 500, f"{role} GET {path}: {response.status_code}"
-            if not response.mimetype == "text/html":
+            if response.mimetype != "text/html":
                 continue
             html = response.get_data(as_text=True)
             digest = hashlib.sha256(re.sub(r'value="[^"]*"', "", html).encode()).hexdigest()

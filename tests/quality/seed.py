@@ -19,7 +19,9 @@ from app.webhooks import endpoints
 from app.webhooks.models import EVENT_TYPES
 from tests.conftest import make_member
 
-PAID_BODY = "# Bread\n\nThe open part, with a [link](https://example.org).\n\n<!-- more -->\n\nThe rest."
+PAID_BODY = (
+    "# Bread\n\nThe open part, with a [link](https://example.org).\n\n<!-- more -->\n\nThe rest."
+)
 
 
 @dataclass
