@@ -8,7 +8,7 @@ import re
 from flask import Flask, url_for
 
 from app.members import invites, subscriptions
-from tests.conftest import sign_in
+from tests.conftest import csrf_token, sign_in
 from tests.quality.seed import Seeded
 
 SKIPPED = {"static", "accounts.export"}  # files and a JSON download, not pages
@@ -60,14 +60,52 @@ def paths(app: Flask, seeded: Seeded) -> list[str]:
     return found
 
 
+def invalid_forms(seeded: Seeded) -> list[tuple[str, str, dict[str, str]]]:
+    """(role, path, data) of forms sent wrong, to check the pages that show form errors; each
+    is posted with the CSRF token of the form at ``path`` (``/account`` for account forms)."""
+    board, send = f"/forum/{seeded.board.slug}/new", f"/admin/issues/{seeded.issue_id}/send"
+    return [
+        ("anonymous", "/login", {"email": ""}),
+        ("member", "/account/email", {"email": "not an address"}),
+        ("member", board, {"title": "", "body_markdown": ""}),
+        ("editor", "/admin/issues/new", {"title": "", "body_markdown": ""}),
+        ("editor", "/admin/members/new", {"email": "nope"}),
+        ("editor", "/admin/boards", {"slug": "Not a slug!", "name": ""}),
+        ("editor", "/admin/invites", {"max_uses": "-1", "expires": "someday"}),
+        ("editor", "/admin/webhooks", {"url": "ftp://example.org"}),
+        ("editor", "/admin/api-tokens", {"name": "", "scope": "everything"}),
+        ("editor", "/admin/segments", {"name": "Gold", "expression": "tier:gold"}),
+        ("editor", send, {"expression": "tier:gold", "confirm": "y"}),
+        ("editor", "/admin/settings", {"name": "x" * 201}),
+    ]
+
+
+def _invalid_form_pages(app: Flask, clients: dict, seeded: Seeded) -> dict[str, str]:
+    pages, accepted = {}, []
+    for role, path, data in invalid_forms(seeded):
+        client = clients[role]
+        form_page = "/account" if path.startswith("/account/") else path
+        response = client.post(path, data=data | {"csrf_token": csrf_token(client, form_page)})
+        if not 400 <= response.status_code < 500:
+            accepted.append(f"{role} POST {path}: {response.status_code}")
+        pages[f"{role} POST {path} ({response.status_code})"] = response.get_data(as_text=True)
+    assert not accepted, f"bad input not refused with a 4xx: {accepted}"
+    no_token = clients["anonymous"].post("/login", data={"email": "a@example.com"})
+    pages[f"anonymous POST /login without a CSRF token ({no_token.status_code})"] = (
+        no_token.get_data(as_text=True)
+    )
+    return pages
+
+
 def collect(app: Flask, seeded: Seeded) -> dict[str, str]:
     """``{"role GET /path (status)": html}`` for every distinct HTML page each role gets
     (redirects are not pages: their target is visited in its own right)."""
     pages: dict[str, str] = {}
     seen: set[str] = set()
     every_path = paths(app, seeded)
+    clients = {}
     for role, member in (("anonymous", None), ("member", seeded.member), ("editor", seeded.editor)):
-        client = app.test_client()
+        client = clients[role] = app.test_client()
         if member is not None:
             sign_in(client, member)
         for path in every_path:
@@ -80,4 +118,4 @@ def collect(app: Flask, seeded: Seeded) -> dict[str, str]:
             if digest not in seen:
                 seen.add(digest)
                 pages[f"{role} GET {path} ({response.status_code})"] = html
-    return pages
+    return pages | _invalid_form_pages(app, clients, seeded)
