@@ -370,7 +370,7 @@ def test_posts_show_author_time_and_editor_label(client, session, people, places
     html = text(client.get(f"/t/{place.thread.id}"))
     assert "Paid Reader" in html and "A member" in html
     assert 'Ed</strong> <span class="badge">Editor</span>' in html
-    assert f'<time datetime="{place.post.created_at.isoformat()}">' in html
+    assert f'<time datetime="{place.post.created_at.isoformat(timespec="seconds")}">' in html
 
 
 def test_a_topic_links_to_its_board_and_a_gated_one_keeps_its_title(client, session, people):
