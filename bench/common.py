@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from _support import ROOT
+from redis import Redis
+from rq import Worker
 from sqlalchemy import func, select, text
 
 from app.db import transaction
@@ -95,18 +97,23 @@ def start_workers(env: dict[str, str], count: int = WORKERS) -> list[subprocess.
         subprocess.Popen([kith, "worker"], env=env, cwd=ROOT, start_new_session=True, **QUIET)
         for _ in range(count)
     ]
-    time.sleep(2)  # workers connected
+    registered = Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + 60
+    while Worker.count(connection=registered) < count and time.monotonic() < deadline:
+        time.sleep(0.1)  # each worker registers once it has started and is listening
+    registered.close()
     return workers
 
 
-def stop(processes: list[subprocess.Popen], grace: float = 10.0) -> None:
+def stop(processes: list[subprocess.Popen], grace: float = 3.0) -> None:
     """SIGTERM, then after ``grace`` seconds SIGKILL to the process and what it started (an
     RQ worker may sit out a warm shutdown; each process leads its own session)."""
     for process in processes:
         process.terminate()
+    deadline = time.monotonic() + grace
     for process in processes:
         try:
-            process.wait(timeout=grace)
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

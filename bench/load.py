@@ -56,7 +56,6 @@ from app.members.models import Member
 
 DATABASE = os.environ.get("BENCH_LOAD_DATABASE", "kith_bench_load")
 BIN = Path(sys.executable).parent
-SIGNED_IN = 16  # members signed in; the sign-in form allows 20 per minute from one address
 POST_EVERY = 31.0  # seconds between one member's replies: 20 per 10 minutes is the limit
 CSRF_FIELD = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
@@ -81,7 +80,7 @@ class Reader:
     next_post: float = 0.0
 
 
-def seed(app, recipients: int) -> tuple[Site, list]:
+def seed(app, recipients: int, signed_in: int) -> tuple[Site, list]:
     """The publication, its forum and members; returns the site and the two issues to send."""
     site = Site()
     with app.app_context(), transaction() as session:
@@ -113,7 +112,7 @@ def seed(app, recipients: int) -> tuple[Site, list]:
             f"/issues/{issue.slug}" for issue in issues.published_page(session, 1, 20).items
         ]
         settings = app.extensions["kith.settings"]
-        for number in range(SIGNED_IN):
+        for number in range(signed_in):
             tier = ("paid", "free")[number % 2]
             member = Member(email=f"member{number}@example.org", name=f"Member {number}",
                             tier=tier, status="active")  # fmt: skip
@@ -287,7 +286,7 @@ def report(args, idle: Tally, loaded: Tally, send_idle: float, send_loaded: floa
     print(f"{args.recipients:,} recipients, {WORKERS} workers, smtp-sink; gunicorn "
           f"{args.web_workers} workers × {args.threads} threads; {args.clients} clients "
           f"thinking {args.think} s "
-          f"(half signed in, {SIGNED_IN} members); site alone {idle.seconds:.0f} s, "
+          f"(half signed in, {args.members} members); site alone {idle.seconds:.0f} s, "
           f"under send {loaded.seconds:.0f} s")  # fmt: skip
     print(f"{'':28} {'idle':>15} {'under load':>15}  ratio")
     print(row("site requests/s", idle.rate(), loaded.rate()))
@@ -304,10 +303,13 @@ def report(args, idle: Tally, loaded: Tally, send_idle: float, send_loaded: floa
         print(f"error: {error}")
     p99 = percentile(loaded.all(), 0.99)
     met = not idle.errors and not loaded.errors and p99 < 100 and send_loaded >= 0.7 * send_idle
-    print(
-        f"targets: zero errors, site p99 < 100 ms, send ≥ 70 % of idle: {'met' if met else 'MISSED'}"
-    )  # noqa: E501
+    verdict = "met" if met else "MISSED"
+    print(f"targets: zero errors, site p99 < 100 ms, send ≥ 70 % of idle: {verdict}")
     return met
+
+
+def progress(message: str, started: float = time.perf_counter()) -> None:
+    print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def main() -> None:
@@ -317,8 +319,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20, help="half of them signed in")
     parser.add_argument("--think", type=float, default=0.5, help="mean seconds between a "
                         "client's requests; 0 drives the site as hard as it goes")  # fmt: skip
+    parser.add_argument("--members", type=int, default=16, help="signed in (the sign-in "
+                        "form allows 20 a minute from one address)")  # fmt: skip
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--threads", type=int, default=1, help="per gunicorn worker (gthread)")
+    parser.add_argument("--threads", type=int, default=4, help="per gunicorn worker (gthread)")
     args = parser.parse_args()
     sink, port = start_sink()
     database_url = scratch_postgres(DATABASE)
@@ -330,17 +334,21 @@ def main() -> None:
 
         with app.app_context():
             connection(app).flushdb()  # the rate limiter's counters of an earlier run
-        site, sends = seed(app, args.recipients)
+        site, sends = seed(app, args.recipients, args.members)
+        progress("seeded")
         env = kith_env(database_url, port)
         web, site.base = serve(env, args.web_workers, args.threads)
         processes.append(web)
         readers = sign_in(site)
+        progress(f"serving at {site.base}; {len(readers)} members signed in")
         idle = drive(site, readers, args, lambda: time.sleep(args.seconds))
+        progress("site alone: measured")
         processes += start_workers(env)
         with app.app_context():
             start = time.perf_counter()
             send_id, sent = start_send(sends[0])
             send_idle = sent / wait_for_send(send_id, sent, start)
+            progress(f"send alone: {send_idle:,.0f} messages/s")
             start = time.perf_counter()
             send_id, sent = start_send(sends[1])
             seconds = []
@@ -351,6 +359,7 @@ def main() -> None:
 
             loaded = drive(site, readers, args, until_sent)
             send_loaded = sent / seconds[0]
+            progress("send beside the site: measured")
     finally:
         stop(processes[1:])
         sink.terminate()
