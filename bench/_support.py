@@ -20,14 +20,14 @@ POSTGRES_SERVER = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@12
 BENCH_DATABASE = "kith_bench"
 
 
-def scratch_postgres() -> str:
-    """A freshly created ``kith_bench`` database on the local server; never the test database."""
+def scratch_postgres(name: str = BENCH_DATABASE) -> str:
+    """A freshly created database ``name`` on the local server; never the test database."""
     admin = create_engine(normalize_url(POSTGRES_SERVER), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {BENCH_DATABASE}"))
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    return POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{BENCH_DATABASE}"
+    return POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
 
 
 def migrated_app(database_url: str, instance: Path | None = None):

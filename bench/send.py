@@ -12,61 +12,32 @@ loopback; --dkim signs every message with an RSA-2048 key; target ratio then ≥
 
 from __future__ import annotations
 
-import os
 import smtplib
-import socket
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-from _support import ROOT, migrated_app, scratch_postgres
-from sqlalchemy import func, select, text
+from _support import migrated_app, scratch_postgres
+from common import (
+    CACHE,
+    REDIS_URL,
+    WORKERS,
+    insert_audience,
+    issue_body,
+    kith_env,
+    peak_rss_mb,
+    start_send,
+    start_sink,
+    start_workers,
+    stop,
+    wait_for_send,
+)
+from sqlalchemy import func, select
 
 from app.db import transaction, utcnow
 from app.issues import service as issues
-from app.sending import service as sending
-from app.sending.jobs import enqueue_send
-from app.sending.models import FINAL_STATES, Delivery
-
-CACHE = Path(__file__).resolve().parent / ".cache"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
-WORKERS = 2
-
-
-def smtp_sink() -> tuple[Path, dict[str, str]]:
-    """Postfix's smtp-sink binary, fetched once from Debian's package into bench/.cache."""
-    binary = CACHE / "postfix" / "usr" / "sbin" / "smtp-sink"
-    if not binary.exists():
-        CACHE.mkdir(exist_ok=True)
-        subprocess.run(
-            ["apt-get", "download", "postfix"], cwd=CACHE, check=True, capture_output=True
-        )
-        package = next(CACHE.glob("postfix_*.deb"))
-        subprocess.run(["dpkg", "-x", str(package), str(CACHE / "postfix")], check=True)
-    return binary, {
-        **os.environ,
-        "LD_LIBRARY_PATH": str(CACHE / "postfix" / "usr" / "lib" / "postfix"),
-    }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def issue_body() -> str:
-    paragraph = (
-        "Bakers in many kitchens mixed the same dough and wrote down every step, so this section "
-        "can say with some confidence that temperature mattered more than time. "
-    )
-    sections = [
-        f"## Section {n}\n\n" + paragraph * 6 + "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
-        for n in range(13)
-    ]
-    return "\n\n".join(sections)
+from app.sending.models import Delivery
 
 
 def dkim_key() -> Path:
@@ -114,36 +85,18 @@ def raw_rate(port: int, message: bytes, seconds: float = 5.0) -> float:
     return sent / (time.perf_counter() - start)
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def main() -> None:
     numbers = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
     count = int(numbers[0]) if numbers else 20_000
     dkim = "--dkim" in sys.argv
-    binary, sink_env = smtp_sink()
-    port = free_port()
-    sink = subprocess.Popen([str(binary), "-u", "root", f"127.0.0.1:{port}", "1024"], env=sink_env)
-    time.sleep(0.5)
+    sink, port = start_sink()
     database_url = scratch_postgres()
     app = migrated_app(database_url)
     app.extensions["kith.redis_url"] = REDIS_URL
     try:
         with app.app_context():
             with transaction() as session:
-                session.execute(
-                    text(
-                        "INSERT INTO members (email, name, role, tier, status, source, fields, "
-                        "created_at) SELECT 'reader' || n || '@example.com', 'Reader ' || n, "
-                        "'member', 'free', 'active', 'import', '{}', now() "
-                        "FROM generate_series(1, :n) AS n"
-                    ),
-                    {"n": count},
-                )
+                insert_audience(session, count)
                 issue = issues.save_issue(
                     session, {"title": "Bench issue", "body_markdown": issue_body()}
                 )
@@ -155,40 +108,19 @@ def main() -> None:
             from app.queue import connection
 
             connection(app).flushdb()
-            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
-                   "SMTP_URL": f"smtp://127.0.0.1:{port}", "SECRET_KEY": "bench-" * 8,
-                   "INSTANCE_PATH": str(CACHE / "instance")}  # fmt: skip
+            env = kith_env(database_url, port)
             if dkim:
                 env |= {"DKIM_SELECTOR": "bench", "DKIM_PRIVATE_KEY_PATH": str(dkim_key())}
-            kith = str(Path(sys.executable).parent / "kith")
-            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-            workers = [
-                subprocess.Popen([kith, "worker"], env=env, cwd=ROOT, **quiet)
-                for _ in range(WORKERS)
-            ]
-            time.sleep(2)  # workers connected
+            workers = start_workers(env)
             start, command_at = time.perf_counter(), utcnow()
-            with transaction() as session:
-                send = sending.start_send(session, issue, "all")
-                send_id = send.id
-            enqueue_send(send_id)
-            done = 0
-            while done < count:
-                time.sleep(0.25)
-                with transaction() as session:
-                    done = session.scalar(
-                        select(func.count()).select_from(Delivery)
-                        .where(Delivery.send_id == send_id, Delivery.status.in_(FINAL_STATES))
-                    )  # fmt: skip
-            elapsed = time.perf_counter() - start
+            send_id, _ = start_send(issue)
+            elapsed = wait_for_send(send_id, count, start)
             with transaction() as session:
                 first = session.scalar(
                     select(func.min(Delivery.sent_at)).where(Delivery.send_id == send_id)
                 )
             rss = max(peak_rss_mb(worker.pid) for worker in workers)
-            for worker in workers:
-                worker.terminate()
-                worker.wait(timeout=30)
+            stop(workers)
             # The sink's speed varies with the machine's load: measured before and after.
             baseline = (baseline_before + raw_rate(port, sample)) / 2
     finally:

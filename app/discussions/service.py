@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app import webhooks
 from app.db import utcnow
@@ -27,6 +27,8 @@ from app.webhooks import payloads
 MAX_BODY = 20_000  # characters of markdown
 RATE_WINDOW = timedelta(minutes=10)
 RATE_LIMIT = 20  # posts per member per window (editors are not limited)
+# A post shows its author's name, never their tags: loading those cost a statement per page.
+AUTHOR_WITHOUT_TAGS = joinedload(Post.author).lazyload(Member.tags)
 
 
 class PostRefused(Exception):
@@ -236,7 +238,10 @@ def shown_posts(
     if not access.can_read_thread(viewer, thread):
         raise PostRefused("not-found")
     posts = session.scalars(
-        select(Post).where(Post.thread_id == thread.id).order_by(Post.created_at, Post.id)
+        select(Post)
+        .where(Post.thread_id == thread.id)
+        .order_by(Post.created_at, Post.id)
+        .options(AUTHOR_WITHOUT_TAGS)
     ).all()
     visible = [post for post in posts if access.can_see_post(viewer, post)]
     counts, mine = _reactions(session, viewer, [post.id for post in visible])

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from flask_login import AnonymousUserMixin
+from sqlalchemy import event
 
 from app.db import utcnow
 from app.discussions import moderation, service
@@ -179,3 +180,22 @@ def test_an_editors_private_answer_is_seen_by_the_member_it_answers(session, thr
     mine = service.shown_posts(session, people["free"], thread)
     assert [reply.post.body_markdown for reply in mine[0].replies] == ["Thank you!"]
     assert service.shown_posts(session, people["paid"], thread) == []
+
+
+def test_a_thread_shows_its_authors_without_loading_their_tags(session, thread, people, engine):
+    """The thread page is the busiest signed-in page (bench/load.py): no statement for tags
+    it never shows."""
+    service.create_post(session, people["free"], thread, "First")
+    service.create_post(session, people["paid"], thread, "Second")
+    session.commit()
+    session.expunge_all()  # authors come from the database, as in a fresh request
+    viewer = session.get(type(people["free"]), people["free"].id)
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        shown = service.shown_posts(session, viewer, session.get(type(thread), thread.id))
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert [item.post.author.name for item in shown] == ["Free Reader", "Paid Reader"]
+    assert statements and not [sql for sql in statements if "member_tags" in sql]

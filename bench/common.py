@@ -1,0 +1,148 @@
+"""Pieces the sending benchmarks share: the SMTP sink, a bulk audience, ``kith worker``
+processes and one timed send (bench/send.py alone, bench/load.py beside site traffic)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _support import ROOT
+from redis import Redis
+from rq import Worker
+from sqlalchemy import func, select, text
+
+from app.db import transaction
+from app.sending import service as sending
+from app.sending.jobs import enqueue_send
+from app.sending.models import FINAL_STATES, Delivery
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+SECRET_KEY = "bench-" * 8
+WORKERS = 2
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+
+
+def smtp_sink() -> tuple[Path, dict[str, str]]:
+    """Postfix's smtp-sink binary, fetched once from Debian's package into bench/.cache."""
+    binary = CACHE / "postfix" / "usr" / "sbin" / "smtp-sink"
+    if not binary.exists():
+        CACHE.mkdir(exist_ok=True)
+        subprocess.run(
+            ["apt-get", "download", "postfix"], cwd=CACHE, check=True, capture_output=True
+        )
+        package = next(CACHE.glob("postfix_*.deb"))
+        subprocess.run(["dpkg", "-x", str(package), str(CACHE / "postfix")], check=True)
+    return binary, {
+        **os.environ,
+        "LD_LIBRARY_PATH": str(CACHE / "postfix" / "usr" / "lib" / "postfix"),
+    }
+
+
+def start_sink() -> tuple[subprocess.Popen, int]:
+    """smtp-sink on a free loopback port, accepting and discarding every message."""
+    binary, env = smtp_sink()
+    port = free_port()
+    sink = subprocess.Popen([str(binary), "-u", "root", f"127.0.0.1:{port}", "1024"], env=env)
+    time.sleep(0.5)
+    return sink, port
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def issue_body() -> str:
+    paragraph = (
+        "Bakers in many kitchens mixed the same dough and wrote down every step, so this section "
+        "can say with some confidence that temperature mattered more than time. "
+    )
+    sections = [
+        f"## Section {n}\n\n" + paragraph * 6 + "\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+        for n in range(13)
+    ]
+    return "\n\n".join(sections)
+
+
+def insert_audience(session, count: int) -> None:
+    """``count`` active free members, written by the server in one statement."""
+    session.execute(
+        text(
+            "INSERT INTO members (email, name, role, tier, status, source, fields, "
+            "created_at) SELECT 'reader' || n || '@example.com', 'Reader ' || n, "
+            "'member', 'free', 'active', 'import', '{}', now() "
+            "FROM generate_series(1, :n) AS n"
+        ),
+        {"n": count},
+    )
+
+
+def kith_env(database_url: str, smtp_port: int) -> dict[str, str]:
+    """The environment a Kith process (worker or web) of the benchmark runs with."""
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
+            "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "SECRET_KEY": SECRET_KEY,
+            "INSTANCE_PATH": str(CACHE / "instance")}  # fmt: skip
+
+
+def start_workers(env: dict[str, str], count: int = WORKERS) -> list[subprocess.Popen]:
+    kith = str(Path(sys.executable).parent / "kith")
+    workers = [
+        subprocess.Popen([kith, "worker"], env=env, cwd=ROOT, start_new_session=True, **QUIET)
+        for _ in range(count)
+    ]
+    registered = Redis.from_url(REDIS_URL)
+    deadline = time.monotonic() + 60
+    while Worker.count(connection=registered) < count and time.monotonic() < deadline:
+        time.sleep(0.1)  # each worker registers once it has started and is listening
+    registered.close()
+    return workers
+
+
+def stop(processes: list[subprocess.Popen], grace: float = 3.0) -> None:
+    """SIGTERM, then after ``grace`` seconds SIGKILL to the process and what it started (an
+    RQ worker may sit out a warm shutdown; each process leads its own session)."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def start_send(issue) -> tuple[int, int]:
+    """Start sending ``issue`` to everyone and queue it for the workers: (send id, recipients)."""
+    with transaction() as session:
+        expected = sending.count_recipients(session, issue, "all")
+        send_id = sending.start_send(session, issue, "all").id
+    enqueue_send(send_id)
+    return send_id, expected
+
+
+def wait_for_send(send_id: int, expected: int, start: float, timeout: float = 3600.0) -> float:
+    """Block until ``expected`` deliveries of the send are final; seconds since ``start``
+    (a ``time.perf_counter()`` taken just before the send command)."""
+    final = select(func.count()).select_from(Delivery)
+    final = final.where(Delivery.send_id == send_id, Delivery.status.in_(FINAL_STATES))
+    while time.perf_counter() - start < timeout:
+        time.sleep(0.25)
+        with transaction() as session:
+            if session.scalar(final) >= expected:
+                return time.perf_counter() - start
+    raise SystemExit(f"send {send_id}: not done after {timeout:.0f} s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
