@@ -21,6 +21,7 @@ from rq import Queue, Retry, SimpleWorker
 from rq.serializers import JSONSerializer
 
 from app import embedded_redis
+from app.ops import logs
 
 QUEUES = ("mail", "send", "default")
 
@@ -61,7 +62,7 @@ def job(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with current_app.app_context():
+        with current_app.app_context(), logs.job_context(func, args, kwargs):
             return func(*args, **kwargs)
 
     return run
