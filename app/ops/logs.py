@@ -64,7 +64,16 @@ class JSONFormatter(logging.Formatter):
 
 
 class _KithJSONHandler(logging.StreamHandler):
-    """Marks the handler this module installed, so a second app replaces rather than adds."""
+    """Writes to whatever ``sys.stderr`` is when a line is logged (a test may capture it);
+    the type marks the handler this module installed, so a second app replaces it."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
 
 
 def configure(log_format: str) -> None:
@@ -74,7 +83,7 @@ def configure(log_format: str) -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _KithJSONHandler)]:
         root.removeHandler(handler)
-    handler = _KithJSONHandler(sys.stderr)
+    handler = _KithJSONHandler()
     handler.setFormatter(JSONFormatter())
     root.addHandler(handler)
     root.setLevel(logging.INFO)
