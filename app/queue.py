@@ -157,6 +157,14 @@ class KithWorker(SimpleWorker):
     """A non-forking worker that also runs Kith's maintenance with RQ's: the send reconciler
     (work Redis lost is found again in the database) and the end of lapsed memberships."""
 
+    # RQ records a stop request only when it arrives mid-job; an idle worker just raises
+    # StopRequested out of work(), which run_worker must not mistake for a lost Redis.
+    stop_requested = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         for task in current_app.extensions["kith.maintenance"]:
@@ -197,7 +205,7 @@ def run_worker(
                 )
             except (redis.ConnectionError, redis.TimeoutError):
                 log.warning("lost Redis while starting; trying again", exc_info=True)
-            if burst or getattr(worker, "_stop_requested", False):
+            if burst or worker.stop_requested or getattr(worker, "_stop_requested", False):
                 return
             # RQ gives up when Redis goes away (a restart, a failover): a worker must not.
             # What Redis lost, the reconciler finds again in the database.
