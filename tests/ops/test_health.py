@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,24 +11,20 @@ from tests.conftest import SECRET
 from tests.workers import RedisServer
 
 
-@pytest.fixture
-def private_redis(tmp_path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_healthy_node_answers_200_with_each_check(client, redis):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {"database": "ok", "redis": "ok"}
 
 
-def test_a_stopped_redis_makes_it_503_naming_redis(app, client, private_redis):
+def test_a_stopped_redis_makes_it_503_naming_redis(app, client, tmp_path):
+    private_redis = RedisServer(tmp_path)
+    private_redis.start()
     app.extensions["kith.redis_url"] = private_redis.url
-    assert client.get("/healthz").status_code == 200
-    private_redis.stop()
+    try:
+        assert client.get("/healthz").status_code == 200
+    finally:
+        private_redis.stop()
     started = time.monotonic()
     response = client.get("/healthz")
     assert time.monotonic() - started < 3
