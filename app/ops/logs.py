@@ -95,9 +95,10 @@ def _request_id() -> str:
 
 
 def _member_id() -> int | None:
-    from flask_login import current_user  # only once flask-login has loaded the user
-
-    return current_user.id if getattr(current_user, "is_authenticated", False) else None
+    """The signed-in member, if this request loaded one: never a query of its own (the
+    database may be what just failed)."""
+    user = g.get("_login_user")  # where flask-login keeps the user it loaded
+    return user.id if getattr(user, "is_authenticated", False) else None
 
 
 def init_app(app: Flask, log_format: str) -> None:
@@ -116,7 +117,6 @@ def init_app(app: Flask, log_format: str) -> None:
             return response
         response.headers[REQUEST_ID_HEADER] = g.request_id
         duration = time.perf_counter() - g.request_started
-        g.request_duration = duration
         with log_context(member_id=_member_id()):
             access_log.info(
                 "%s %s %s",

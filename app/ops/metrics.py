@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import transaction
+from app.embedded_redis import EmbeddedRedisError
 from app.queue import QUEUES, queue, redis_url
 from app.sending.models import Bounce, Delivery, Send
 from app.webhooks.models import WebhookDelivery
@@ -133,7 +134,7 @@ class QueueCollector:
             ) as client:
                 for name in QUEUES:
                     depth.add_metric([name], client.llen(queue(name).key))
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, OSError, EmbeddedRedisError):
             up.add_metric([], 0)
             yield up
             return
@@ -152,6 +153,7 @@ class _ProcessCollector:
 def scrape() -> bytes:
     """The text exposition of every Kith metric, as of now."""
     registry = CollectorRegistry(auto_describe=False)
+    # prometheus-client reads this variable itself when it loads (not a Kith setting).
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessCollector(registry)
     else:
