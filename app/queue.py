@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 from rq import Queue, Retry, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from app import embedded_redis
@@ -170,6 +171,8 @@ class KithWorker(SimpleWorker):
         for task in current_app.extensions["kith.maintenance"]:
             try:
                 task()
+            except StopRequested:  # SIGTERM arrived during the task: a stop, not a failure
+                raise
             except Exception:  # noqa: BLE001 - maintenance must never stop the worker
                 log.exception("maintenance task %s failed", task.__name__)
 
