@@ -39,6 +39,8 @@ from app.members.subscription_views import bp as subscriptions_bp
 from app.members.subscription_views import subscribe_form_token
 from app.members.views import bp as members_bp
 from app.migrations import init_migrations
+from app.ops import logs, metrics
+from app.ops.views import bp as ops_bp
 from app.payments.jobs import expire_lapsed as expire_lapsed_memberships
 from app.payments.views import bp as payments_bp
 from app.sending import mailer
@@ -82,6 +84,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     db.init_app(app, settings.database_url)
+    logs.init_app(app, settings.log_format)
+    metrics.init_app(app)
     reads.init_app(app)
     queue.init_app(app, settings.redis_url)
     mailer.init_app(app, settings)
@@ -128,6 +132,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         insights_bp,
         tracking_bp,
         health_bp,
+        ops_bp,
         api_bp,
         api_tokens_bp,
     )

@@ -32,6 +32,7 @@ from app.members.invite_commands import invites_group
 from app.migrations import upgrade_database
 from app.queue import run_worker
 from app.sending.commands import send_command, send_control_command, send_status_command
+from app.sending.dkim_commands import dkim_group
 
 DEMO_EDITOR = "editor@example.com"
 
@@ -145,7 +146,7 @@ def up(host: str, port: int, editor_email: str) -> None:
 def register_commands(app: Flask) -> None:
     commands = (create_editor, content_group, demo, worker, up, members_group, segments_group)
     commands += (invites_group, boards_group, api_token_group, digest_command, insights_group)
-    sending = (send_command, send_status_command, send_control_command)
+    sending = (send_command, send_status_command, send_control_command, dkim_group)
     for command in (*commands, *sending, inbound_smtp_command):
         app.cli.add_command(command)
 

@@ -59,6 +59,10 @@ class Settings:
     stripe_price_yearly: str | None = None
     # None: Stripe's own API; tests point it at a local Stripe-compatible server.
     stripe_api_base: str | None = None
+    # Operations: "json" writes one JSON object per log line to stderr; "plain" leaves logging
+    # as Python sets it. Without METRICS_TOKEN, /metrics does not exist (404).
+    log_format: str = "plain"
+    metrics_token: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -109,6 +113,8 @@ def load_settings(instance_path: Path, overrides: Mapping[str, Any] | None = Non
         "dkim_selector": pick("dkim_selector"),
         "dkim_private_key_path": Path(key) if (key := pick("dkim_private_key_path")) else None,
         "inbound_secret": pick("inbound_secret") or None,
+        "log_format": _choice("log_format", pick("log_format", "plain"), LOG_FORMATS),
+        "metrics_token": pick("metrics_token") or None,
         **{name: pick(name) or None for name in STRIPE_FROM_ENV},
     }
     for name in NUMERIC_FROM_ENV:
@@ -135,6 +141,15 @@ NUMERIC_FROM_ENV = (
     "send_rate",
     "send_retry_seconds",
 )
+
+
+LOG_FORMATS = ("plain", "json")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name.upper()} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _number(name: str, value: Any) -> float:

@@ -18,9 +18,11 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 from rq import Queue, Retry, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from app import embedded_redis
+from app.ops import logs
 
 QUEUES = ("mail", "send", "default")
 
@@ -61,7 +63,7 @@ def job(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with current_app.app_context():
+        with current_app.app_context(), logs.job_context(func, args, kwargs):
             return func(*args, **kwargs)
 
     return run
@@ -156,11 +158,21 @@ class KithWorker(SimpleWorker):
     """A non-forking worker that also runs Kith's maintenance with RQ's: the send reconciler
     (work Redis lost is found again in the database) and the end of lapsed memberships."""
 
+    # RQ records a stop request only when it arrives mid-job; an idle worker just raises
+    # StopRequested out of work(), which run_worker must not mistake for a lost Redis.
+    stop_requested = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
     def run_maintenance_tasks(self) -> None:
         super().run_maintenance_tasks()
         for task in current_app.extensions["kith.maintenance"]:
             try:
                 task()
+            except StopRequested:  # SIGTERM arrived during the task: a stop, not a failure
+                raise
             except Exception:  # noqa: BLE001 - maintenance must never stop the worker
                 log.exception("maintenance task %s failed", task.__name__)
 
@@ -196,7 +208,7 @@ def run_worker(
                 )
             except (redis.ConnectionError, redis.TimeoutError):
                 log.warning("lost Redis while starting; trying again", exc_info=True)
-            if burst or getattr(worker, "_stop_requested", False):
+            if burst or worker.stop_requested or getattr(worker, "_stop_requested", False):
                 return
             # RQ gives up when Redis goes away (a restart, a failover): a worker must not.
             # What Redis lost, the reconciler finds again in the database.

@@ -24,6 +24,7 @@ from app.discussions import mail_replies, notifications
 from app.inbound import addresses, reports
 from app.members import subscriptions, tokens
 from app.members.models import Member
+from app.ops.metrics import INBOUND_MAIL
 from app.sending import bounces
 from app.sending.models import Delivery
 
@@ -122,6 +123,7 @@ def receive(
 def after_commit(outcome: Outcome) -> Outcome:
     """Work that waits for the receiving transaction's commit: a posted reply may have
     notifications to mail (the worker's maintenance sends them anyway if this fails)."""
+    INBOUND_MAIL.labels(outcome.status).inc()
     if outcome.status == POSTED:
         notifications.enqueue()
     return outcome

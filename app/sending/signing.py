@@ -121,3 +121,42 @@ class BulkSigner:
         encoded = base64.b64encode(raw)
         folded = b"\r\n\t ".join(encoded[i : i + 72] for i in range(0, len(encoded), 72))
         return b"DKIM-Signature: " + value + folded + b"\r\n"
+
+
+def public_key_record(signer: DKIMSigner) -> tuple[str, str]:
+    """The DNS TXT record receivers look up to verify our signatures: (name, value).
+
+    ``p=`` is the DER SubjectPublicKeyInfo for RSA (RFC 6376) and the raw 32 bytes for
+    Ed25519 (RFC 8463).
+    """
+    try:
+        key = serialization.load_pem_private_key(signer.private_key, password=None)
+    except ValueError as error:
+        raise SigningError(f"DKIM_PRIVATE_KEY_PATH is not a PEM private key: {error}") from error
+    public = key.public_key()
+    if isinstance(key, rsa.RSAPrivateKey):
+        kind, raw = (
+            "rsa",
+            public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+    elif isinstance(key, ed25519.Ed25519PrivateKey):
+        kind, raw = (
+            "ed25519",
+            public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw),
+        )
+    else:
+        raise SigningError("DKIM keys must be RSA or Ed25519")
+    name = f"{signer.selector.decode()}._domainkey.{signer.domain.decode()}"
+    return name, f"v=DKIM1; k={kind}; p={base64.b64encode(raw).decode()}"
+
+
+def new_private_key() -> bytes:
+    """A fresh RSA-2048 key in PEM, the size every receiver accepts."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
