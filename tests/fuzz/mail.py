@@ -41,7 +41,7 @@ def many_parts(count: int) -> bytes:
         b"--x\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\npart\r\n" for _ in range(count)
     )
     return (
-        b'From: ann@example.com\r\nSubject: parts\r\nContent-Type: multipart/report; '
+        b"From: ann@example.com\r\nSubject: parts\r\nContent-Type: multipart/report; "
         b'report-type=delivery-status; boundary="x"\r\n\r\n' + parts + b"--x--\r\n"
     )
 
@@ -62,7 +62,9 @@ def mutated(draw, to: str = "ann@example.com") -> bytes:
             raw[position:position] = draw(st.sampled_from(INJECTIONS))
         elif edit == "charset":
             raw = bytearray(
-                bytes(raw).replace(b"charset=", b"charset=" + draw(st.sampled_from(CHARSETS)).encode() + b";x=", 1)
+                bytes(raw).replace(
+                    b"charset=", b"charset=" + draw(st.sampled_from(CHARSETS)).encode() + b";x=", 1
+                )
             )
         else:
             raw[position:position] = draw(st.binary(max_size=16))

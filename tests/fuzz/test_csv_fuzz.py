@@ -75,9 +75,7 @@ def test_any_csv_imports_row_by_row_or_fails_whole(app, session, tmp_path, data)
         assert result.output.startswith("Error: ") and len(result.output) > 10, result.output
         assert members(session) == before
         return
-    created, updated, unchanged, skipped, invalid = map(
-        int, SUMMARY.search(result.output).groups()
-    )
+    created, updated, unchanged, skipped, invalid = map(int, SUMMARY.search(result.output).groups())
     assert members(session) == before + created
     if invalid + skipped:  # each invalid or repeated row is in the rejects file, with why
         with rejects.open(encoding="utf-8", newline="") as handle:
@@ -90,9 +88,7 @@ def test_any_csv_imports_row_by_row_or_fails_whole(app, session, tmp_path, data)
 
 @examples(25)
 @given(st.lists(st.sampled_from(FORMULAS), min_size=1, max_size=4))
-def test_formula_names_import_and_export_neutralized_and_round_trip(
-    app, session, tmp_path, names
-):
+def test_formula_names_import_and_export_neutralized_and_round_trip(app, session, tmp_path, names):
     source = tmp_path / "in.csv"
     with source.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

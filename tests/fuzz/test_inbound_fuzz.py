@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from urllib.parse import quote
 
@@ -31,10 +32,8 @@ BOUND_SECONDS = 5.0
 
 def read_everything(raw: bytes) -> None:
     """Every reader a message meets, in the order the inbound service uses them."""
-    try:
+    with contextlib.suppress(reports.ReportError):
         reports.parse(raw)
-    except reports.ReportError:
-        pass
     try:
         message = reports.read_message(raw)
     except reports.ReportError:
@@ -151,9 +150,7 @@ def test_ten_thousand_parts_are_refused_at_the_door(client, session, reply_to, t
     st.binary(max_size=500),
     st.dictionaries(
         st.sampled_from(["Content-Type", "X-Original-To", "Authorization", "Content-Encoding"]),
-        st.text(
-            alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60
-        ),
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
     ),
 )
 def test_random_bodies_and_headers_never_5xx(client, session, raw, headers):

@@ -37,7 +37,7 @@ XSS = [
     '[x](https://example.com "title" onmouseover="alert(1)")',
     "[x]: javascript:alert(1)\n\n[x]",
     "<javascript:alert(1)>",
-    "<http://example.com/\"onmouseover=alert(1)>",
+    '<http://example.com/"onmouseover=alert(1)>',
     '<a href="data:text/html,<script>alert(1)</script>">x</a>',
     "```\n</code><script>alert(1)</script>\n```",
     "| a |\n|---|\n| <img src=x onerror=alert(1)> |",
@@ -50,9 +50,9 @@ XSS = [
 PIECES = XSS + ["[", "](", ")", "<", ">", "`", "```", "\n\n", "| a |\n|--:|\n", "[^1]", "# ",
     "> ", "- ", "1. ", "*", "_", "~~", "&#", ";", '"', "'", "\x00", "\ud800".encode(
     "utf-8", "surrogatepass").decode("utf-8", "replace"), "<!-- more -->"]  # fmt: skip
-MARKDOWN = st.lists(
-    st.one_of(st.text(max_size=30), st.sampled_from(PIECES)), max_size=16
-).map("".join)
+MARKDOWN = st.lists(st.one_of(st.text(max_size=30), st.sampled_from(PIECES)), max_size=16).map(
+    "".join
+)
 
 
 def clean_post(html: str) -> str:
