@@ -31,6 +31,7 @@ from app.issues import service as issues
 from app.issues.models import Issue
 from app.members import access
 from app.members.models import Member
+from app.sending.bounces import storable
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def _read(message: EmailMessage, raw: bytes, envelope_sender: str | None) -> _Ma
         automatic=automatic_reason(message, envelope_sender),
         sender=_from_address(message),
         message_id=_message_id(message, raw),
-        text=reply_text.new_words(mail_text.body_text(message)),
+        text=storable(reply_text.new_words(mail_text.body_text(message))),
         attachments=mail_text.attachment_count(message),
     )
 
@@ -241,9 +242,11 @@ def _message_id(message: EmailMessage, raw: bytes) -> str:
     # parser would raise and make the whole reply unreadable.
     raw_ids = (value for name, value in message.raw_items() if name.lower() == "message-id")
     given = " ".join(str(next(raw_ids, "")).split())
-    if given and len(given) <= MESSAGE_ID_LENGTH:
+    if given and len(given) <= MESSAGE_ID_LENGTH and storable(given) == given:
         return given
-    return "sha256:" + hashlib.sha256(given.encode() if given else raw).hexdigest()
+    # A NUL or undecodable 8-bit byte in the id: a database would refuse it, its hash is fine.
+    encoded = given.encode("utf-8", "surrogateescape") if given else raw
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
 
 
 def _posted(session: Session, message_id: str) -> int | None:

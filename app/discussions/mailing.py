@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import transaction
 from app.issues import service as issues
 from app.sending import mailer
+from app.sending.prepared import header_text
 from app.sending.transport import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ def publication_name(session: Session, settings: Settings) -> str:
     return issues.publication(session).name or settings.publication_name
 
 
-def one_line(text: str) -> str:
-    """Header text never carries a line break (no header injection through a name or title)."""
-    return " ".join((text or "").split())
+one_line = header_text  # no line break, no encoded word: no header injection
 
 
 def compose(session: Session, settings: Settings, outgoing: Outgoing) -> bytes:

@@ -65,6 +65,10 @@ BROKEN_MIME = (
 )
 # Header values the stdlib's parsers can choke on raise these rather than record a defect.
 HEADER_ERRORS = (ValueError, IndexError, TypeError, AttributeError, LookupError)
+# The stdlib's parser (policy.default) takes ~1 ms per MIME part: ten thousand parts would hold
+# a web worker for ten seconds. No report or reply has more than a handful; a boundary line
+# starts every part, so counting lines that begin with "--" bounds the parts before parsing.
+MAX_MIME_PARTS = 500
 TEXT_SCAN_LIMIT = 200_000  # characters of a non-standard bounce searched for codes
 
 MACHINE_PARTS = {
@@ -124,6 +128,8 @@ def read_message(raw: bytes) -> EmailMessage:
     MIME structure is broken, so nothing downstream reads a guess."""
     if not raw or not raw.strip():
         raise ReportError("the message is empty")
+    if raw.count(b"\n--") > 2 * MAX_MIME_PARTS:
+        raise ReportError(f"the message has more than {MAX_MIME_PARTS} MIME parts")
     try:
         message = BytesParser(policy=policy.default).parsebytes(raw)
     except HEADER_ERRORS as error:
@@ -255,10 +261,11 @@ def _plain_text(message: Message) -> str:
 
 
 def _text_of(part: Message) -> str:
-    """A text part's content; an unknown charset or bad encoding is read as UTF-8, replaced."""
+    """A text part's content; an unknown charset or bad encoding is read as UTF-8, replaced.
+    (ValueError covers UnicodeError and a charset name with a NUL in it.)"""
     try:
         return part.get_content()
-    except (LookupError, UnicodeError, AttributeError, KeyError):
+    except (LookupError, ValueError, AttributeError, KeyError):
         payload = part.get_payload(decode=True)
         return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
 

@@ -67,7 +67,7 @@ def inspect_file(path: Path) -> CsvFile:
     except csv.Error:
         dialect = csv.excel
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = [name.strip().lower() for name in next(csv.reader(handle, dialect))]
+        header = [unneutralize(name.strip()).lower() for name in next(csv.reader(handle, dialect))]
     if "email" not in header:
         raise ImportFileError(
             f"{path.name} has no 'email' column; its first line must name the columns"
@@ -104,13 +104,17 @@ def write_rejects(path: Path, header: list[str], rejected: list[Rejected]) -> No
     """The rejected rows as they came, plus their line number and the reason."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["line", "error", *header])
+        writer.writerow(["line", "error", *(neutralize(name) for name in header)])
         for item in sorted(rejected, key=lambda r: r.line):
-            writer.writerow(
-                [item.line, item.reason, *(item.values.get(name, "") for name in header)]
-            )
+            values = (item.values.get(name, "") for name in header)
+            writer.writerow([item.line, item.reason, *(neutralize(value) for value in values)])
 
 
 def neutralize(value: str) -> str:
     """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
     return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def unneutralize(value: str) -> str:
+    """Undo ``neutralize`` (our own export's guard against spreadsheet formulas)."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value

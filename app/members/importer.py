@@ -26,12 +26,12 @@ from app.db import bulk_insert, one_of_values, transaction, utcnow
 from app.insights.models import TierChange
 from app.members import audience, service, tokens
 from app.members.csv_io import (
-    FORMULA_START,
     CsvFile,
     Rejected,
     Row,
     neutralize,
     read_chunks,
+    unneutralize,
 )
 from app.members.models import STATUSES, SUPPRESSED, TIERS, ConsentEvent, Member, member_tags
 
@@ -80,7 +80,7 @@ class _Clean(NamedTuple):
 
 
 def _clean(row: Row) -> _Clean:
-    values = {key: _unneutralize(value) for key, value in row.values.items()}
+    values = {key: unneutralize(value) for key, value in row.values.items()}
     if "\0extra" in values:
         raise ValueError("more values than columns (a missing quote?)")
     if any("\x00" in value for value in values.values()):
@@ -109,11 +109,6 @@ def _clean(row: Row) -> _Clean:
 def _tier_change(member_id: int, old: str, new: str) -> dict[str, Any]:
     """A file changing a member's tier is a tier change like any other (members.tiers)."""
     return {"member_id": member_id, "from_tier": old, "to_tier": new, "changed_at": utcnow()}
-
-
-def _unneutralize(value: str) -> str:
-    """Undo ``neutralize`` (our own export's guard against spreadsheet formulas)."""
-    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_START else value
 
 
 @dataclass
@@ -388,7 +383,7 @@ def export_rows(session: Session, condition) -> Iterator[list[str]]:
     for fields in session.scalars(select(Member.fields).where(condition)):
         field_names.update((fields or {}).keys())
     extra = sorted(field_names - set(CORE_COLUMNS))
-    yield [*CORE_COLUMNS, *extra]
+    yield [neutralize(name) for name in (*CORE_COLUMNS, *extra)]  # a field may be named "=…"
     query = select(Member).where(condition).order_by(Member.id).execution_options(yield_per=1000)
     for member in session.scalars(query):
         fields = member.fields or {}

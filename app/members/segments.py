@@ -31,8 +31,11 @@ TERM_HELP = "all, tier:, tag:, status:, joined:, opened:, replied:, engaged:, fi
 TERMS = ("tier", "tag", "status", "joined", "opened", "replied", "engaged", "field")
 CHOICES = {"tier": TIERS, "status": STATUSES, "engaged": ENGAGEMENT_LEVELS}
 _TOKEN = re.compile(r'\s*(?:(?P<paren>[()])|(?P<word>(?:[^\s()"]|"[^"]*")+)|(?P<bad>"))')
-_COMPARISON = re.compile(r"^(<=|>=|<|>|=)?(.+)$")
+_COMPARISON = re.compile(r"^(<=|>=|<|>|=)?(.+)$", re.DOTALL)  # a quoted value may hold a newline
 _RELATIVE = re.compile(r"^(\d+)d$")
+# NUL and lone surrogates (JSON can carry both) match no stored text, and PostgreSQL or the
+# UTF-8 encoder refuse them outright.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class SegmentError(ValueError):
@@ -70,6 +73,9 @@ class Or:
 
 
 def _tokens(text: str) -> list[tuple[str, int]]:
+    unstorable = _UNSTORABLE.search(text)
+    if unstorable:
+        raise SegmentError("unexpected character", unstorable.start())
     tokens, position = [], 0
     while position < len(text):
         if not text[position:].strip():
@@ -86,12 +92,21 @@ def _tokens(text: str) -> list[tuple[str, int]]:
     return tokens
 
 
+MAX_DEPTH = 50  # nested parentheses and NOTs; deeper is a mistake, and would exhaust the stack
+
+
 class _Parser:
     def __init__(self, text: str, now: datetime):
         self.text = text
         self.tokens = _tokens(text)
         self.index = 0
         self.now = now
+        self.depth = 0
+
+    def _deeper(self, position: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise SegmentError(f"more than {MAX_DEPTH} nested parentheses or NOTs", position)
 
     def _peek(self) -> tuple[str, int] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -125,8 +140,12 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def _not(self):
+        token = self._peek()
         if self._keyword("NOT"):
-            return Not(self._not())
+            self._deeper(token[1])
+            node = Not(self._not())
+            self.depth -= 1
+            return node
         return self._atom()
 
     def _atom(self):
@@ -136,7 +155,9 @@ class _Parser:
         word, position = token
         self.index += 1
         if word == "(":
+            self._deeper(position)
             node = self._or()
+            self.depth -= 1
             closing = self._peek()
             if closing is None or closing[0] != ")":
                 raise SegmentError("missing ')'", closing[1] if closing else len(self.text))

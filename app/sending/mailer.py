@@ -12,7 +12,7 @@ from flask import current_app
 
 from app.config import Settings
 from app.sending.emails import EmailTemplates, RenderedEmail
-from app.sending.prepared import MAIL_POLICY
+from app.sending.prepared import MAIL_POLICY, header_text
 from app.sending.signing import BulkSigner, DKIMSigner
 from app.sending.transport import MaildirTransport, SMTPTransport, transport_for
 
@@ -29,7 +29,7 @@ def build_message(
     message = EmailMessage(policy=MAIL_POLICY)  # CRLF: smtplib sends bytes as they are
     message["From"] = settings.mail_from
     message["To"] = to
-    message["Subject"] = subject
+    message["Subject"] = header_text(subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=settings.reply_domain)
     for name, value in (headers or {}).items():

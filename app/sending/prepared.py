@@ -47,9 +47,14 @@ def _qp(text: str) -> bytes:
     return _LEADING_DOT.sub(b"=2E", encoded)
 
 
-def _header_value(text: str) -> str:
-    """Header values never carry line breaks (no header injection through a name or title)."""
-    return " ".join((text or "").split())
+def header_text(text: str) -> str:
+    """Header values never carry line breaks (no header injection through a name or title).
+
+    Nor an RFC 2047 encoded word: the stdlib's header parser decodes ``=?UTF-8?Q?=0A?=`` in a
+    value it is given into a real line break and writes it out raw (cpython#121650), so "=?"
+    gets an invisible word joiner and stays text.
+    """
+    return " ".join((text or "").split()).replace("=?", "=\u2060?")
 
 
 # A layout's link slot is ``marker index * 2 + part``: which value, and whether it is HTML-escaped.
@@ -80,7 +85,7 @@ class PreparedEmail:
         tokens go, if anywhere)."""
         head = EmailMessage(policy=MAIL_POLICY)
         head["From"] = mail_from
-        head["Subject"] = _header_value(subject)
+        head["Subject"] = header_text(subject)
         boundary = f"==kith-{secrets.token_hex(12)}=="
         content_type = f'multipart/alternative; boundary="{boundary}"'
         static_head = head.as_bytes().rstrip(b"\r\n") + b"\r\n"
@@ -185,4 +190,4 @@ def _whole_lines(layout: list[bytes | int]) -> list[bytes | int]:
 
 def _address(name: str, address: str) -> bytes:
     """``Name <address>``; a name outside ASCII becomes RFC 2047 encoded words."""
-    return formataddr((_header_value(name), address)).replace("\n", "\r\n").encode()
+    return formataddr((header_text(name), address)).replace("\n", "\r\n").encode()
