@@ -290,7 +290,8 @@ def _reactions(
 
 
 def mark_read(session: Session, member: Member, thread: Thread, *, now: datetime | None = None):
-    """Everything in ``thread`` up to now is read by ``member`` (for unread markers)."""
+    """Everything in ``thread`` up to now is read by ``member`` (for unread markers). Nothing
+    is written when nothing was posted since their last visit: a page view stays a read."""
     now = now or utcnow()
     marker = session.get(ReadMarker, (member.id, thread.id))
     if marker is None:
@@ -299,6 +300,6 @@ def mark_read(session: Session, member: Member, thread: Thread, *, now: datetime
                 session.add(ReadMarker(member_id=member.id, thread_id=thread.id, read_at=now))
         except IntegrityError:
             session.get(ReadMarker, (member.id, thread.id)).read_at = now
-    elif marker.read_at < now:
+    elif marker.read_at < min(now, thread.last_post_at):
         marker.read_at = now
     session.flush()

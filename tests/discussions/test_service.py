@@ -199,3 +199,18 @@ def test_a_thread_shows_its_authors_without_loading_their_tags(session, thread, 
         event.remove(engine, "before_cursor_execute", listen)
     assert [item.post.author.name for item in shown] == ["Free Reader", "Paid Reader"]
     assert statements and not [sql for sql in statements if "member_tags" in sql]
+
+
+def test_viewing_a_thread_with_nothing_new_writes_nothing(session, thread, people):
+    from app.discussions.models import ReadMarker
+
+    service.create_post(session, people["paid"], thread, "News")
+    first_visit = utcnow()
+    service.mark_read(session, people["free"], thread, now=first_visit)
+    service.mark_read(session, people["free"], thread, now=first_visit + timedelta(hours=1))
+    marker = session.get(ReadMarker, (people["free"].id, thread.id))
+    assert marker.read_at == first_visit  # the second visit saw nothing new: no write
+    service.create_post(session, people["paid"], thread, "More news")
+    later = utcnow() + timedelta(hours=2)
+    service.mark_read(session, people["free"], thread, now=later)
+    assert marker.read_at == later
