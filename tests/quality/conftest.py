@@ -1,3 +1,4 @@
-"""The browser and live-server fixtures of the browser tests, for the accessibility check."""
+"""The live-server fixture of the browser tests, for the accessibility check (the session's
+``browser`` comes from tests/conftest.py)."""
 
-from tests.e2e.conftest import browser, live_app  # noqa: F401
+from tests.e2e.conftest import live_app  # noqa: F401

@@ -52,6 +52,8 @@ GET_ROUTES: dict[str, tuple[str, dict[str, set[int]]]] = {
     "/search": ("/search?q=rye", everyone()),
     "/static/<path:filename>": ("/static/kith.css", everyone()),
     "/healthz": ("/healthz", everyone()),
+    # Prometheus: a bearer METRICS_TOKEN, never the session; without the setting it is not there.
+    "/metrics": ("/metrics", everyone(404)),
     "/subscribe": ("/subscribe", everyone()),
     "/login": ("/login", everyone()),
     "/login/<token>": ("/login/{login_token}", everyone()),
