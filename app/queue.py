@@ -173,8 +173,12 @@ class KithWorker(SimpleWorker):
                 task()
             except StopRequested:  # SIGTERM arrived during the task: a stop, not a failure
                 raise
-            except Exception:  # noqa: BLE001 - maintenance must never stop the worker
+            except Exception as error:  # noqa: BLE001 - maintenance must never stop the worker
+                if self.stop_requested:  # the signal's StopRequested, wrapped by a library
+                    raise StopRequested() from error
                 log.exception("maintenance task %s failed", task.__name__)
+            if self.stop_requested:
+                raise StopRequested()
 
 
 def run_worker(
