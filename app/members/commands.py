@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from app.db import transaction
-from app.members import audience, csv_io, importer, segments
+from app.members import audience, csv_io, exporter, importer, segments
 from app.members.models import TIERS
 
 TIER_CHOICE = click.Choice(TIERS)
@@ -89,7 +89,7 @@ def export_members(file: Path, expression: str) -> None:
     try:
         writer = csv.writer(handle)
         with transaction() as session:
-            rows = importer.export_rows(session, condition)
+            rows = exporter.export_rows(session, condition)
             writer.writerow(next(rows))
             for row in rows:
                 writer.writerow(row)

@@ -29,7 +29,6 @@ from app.members.csv_io import (
     CsvFile,
     Rejected,
     Row,
-    neutralize,
     read_chunks,
     unneutralize,
 )
@@ -375,22 +374,6 @@ class Importer:
 def _was(row: Any, change: dict[str, Any]) -> dict[str, Any]:
     """A changed member's old values (and old status, always), for its webhook event."""
     return {"status": row.status} | {key: getattr(row, key) for key in change if key != "id"}
-
-
-def export_rows(session: Session, condition) -> Iterator[list[str]]:
-    """Header, then one row per member matching ``condition``: the import's own columns."""
-    field_names: set[str] = set()
-    for fields in session.scalars(select(Member.fields).where(condition)):
-        field_names.update((fields or {}).keys())
-    extra = sorted(field_names - set(CORE_COLUMNS))
-    yield [neutralize(name) for name in (*CORE_COLUMNS, *extra)]  # a field may be named "=…"
-    query = select(Member).where(condition).order_by(Member.id).execution_options(yield_per=1000)
-    for member in session.scalars(query):
-        fields = member.fields or {}
-        tags = ";".join(tag.name for tag in member.tags)
-        values = [member.email, member.name, member.tier, member.status, tags]
-        values += [str(fields.get(name, "")) for name in extra]
-        yield [neutralize(value) for value in values]
 
 
 def run_import(
