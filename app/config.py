@@ -48,6 +48,9 @@ class Settings:
     # worker that died; the reconciler runs in each worker's maintenance, this often.
     send_lease_seconds: float = 300.0
     worker_maintenance_seconds: float = 60.0
+    # How much a worker lowers its own CPU priority (Unix nice, 0-19): on a host shared with
+    # the web, a big send then takes the CPU the pages leave, and pages stay fast during it.
+    worker_nice: float = 10.0
     # Messages per second per transport across all workers; 0 sends as fast as possible.
     send_rate: float = 0.0
     # First wait after a temporary refusal (4xx) or an unreachable server; doubles each time.
@@ -138,6 +141,7 @@ STRIPE_FROM_ENV = (
 NUMERIC_FROM_ENV = (
     "send_lease_seconds",
     "worker_maintenance_seconds",
+    "worker_nice",
     "send_rate",
     "send_retry_seconds",
 )

@@ -181,6 +181,16 @@ class KithWorker(SimpleWorker):
                 raise StopRequested()
 
 
+def lower_priority(nice: float) -> None:
+    """Yield the CPU to the web: a reader waiting for a page matters more than a send finishing
+    a few seconds sooner, and a send still takes every cycle the pages leave idle. Capped at
+    Unix's 19; a worker already at or past ``nice`` stays where it is."""
+    target = min(19, int(nice))
+    current = os.nice(0)
+    if target > current:
+        os.nice(target - current)
+
+
 def run_worker(
     app: Flask, *, queues: Sequence[str] = QUEUES, burst: bool = False, name: str | None = None
 ) -> None:
@@ -191,7 +201,10 @@ def run_worker(
     was forked from one that had connections open.
     """
     app.extensions["kith.db"].engine.dispose(close=False)
-    maintenance = max(1, round(app.extensions["kith.settings"].worker_maintenance_seconds))
+    settings = app.extensions["kith.settings"]
+    if not burst:  # a long-running worker shares the host with the web; a burst drains and ends
+        lower_priority(settings.worker_nice)
+    maintenance = max(1, round(settings.worker_maintenance_seconds))
     with app.app_context():
         while True:
             worker = KithWorker(

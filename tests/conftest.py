@@ -7,13 +7,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
 from app import create_app, embedded_redis
@@ -28,6 +29,7 @@ from tests.smtp_sink import SMTPSink
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 SECRET = "test-secret-key-that-is-long-enough-for-hmac"
+SAVEPOINTS = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ")
 
 
 def reset_postgres(url: str) -> None:
@@ -142,6 +144,25 @@ def session(app) -> Iterator[Session]:
 @pytest.fixture
 def client(app) -> FlaskClient:
     return app.test_client()
+
+
+@contextmanager
+def counted_statements(session: Session) -> Iterator[list[str]]:
+    """The SQL statements run on ``session``'s engine inside the block, from any connection
+    (a request through the test client uses its own sessions); not the savepoints that hold
+    each test's work for rolling back, which production does not run."""
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_) -> None:
+        if not SAVEPOINTS.match(statement):
+            statements.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
 
 def make_member(session: Session, **overrides) -> Member:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
@@ -130,7 +131,7 @@ def add_member():
 @bp.get("/members/<int:member_id>")
 def member(member_id: int):
     with transaction() as session:
-        found = session.get(Member, member_id)
+        found = session.get(Member, member_id, options=[selectinload(Member.tags)])
         if found is None:
             abort(404)
         events = audience.history(session, found)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.api.pagination import Key, Slice, Window, cut
 from app.db import utcnow
@@ -63,7 +63,7 @@ def list_members(
     session: Session, wanted: Window, *, segment: str | None, email: str | None
 ) -> Slice[Member]:
     """Members by id, filtered by a segment expression (SegmentError) and an address."""
-    query = select(Member)
+    query = select(Member).options(selectinload(Member.tags))
     if segment is not None:
         query = query.where(segments.where(segment))
     if email is not None:

@@ -28,9 +28,8 @@ from wtforms.validators import DataRequired, Length
 from app.db import transaction
 from app.discussions import forums, service
 from app.discussions.models import Board
-from app.members.models import Member
 from app.web.forms import ButtonForm
-from app.web.security import limiter
+from app.web.security import limiter, viewer_in
 
 bp = Blueprint("forum", __name__, url_prefix="/forum")
 
@@ -64,13 +63,6 @@ class TopicForm(FlaskForm):
     )
 
 
-def _viewer(session: Session) -> Any:
-    """The signed-in member as this session's row, or flask-login's anonymous user."""
-    if current_user.is_authenticated:
-        return session.get(Member, current_user.id) or current_user
-    return current_user
-
-
 def _page_number() -> int:
     number = request.args.get("page", "1")
     if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= forums.MAX_PAGE:
@@ -87,7 +79,7 @@ def _board(session: Session, slug: str) -> Board:
 
 def _readable_board(session: Session, slug: str) -> tuple[Any, Board]:
     """The viewer and the board they may read; else the board's gate page (403), or 404."""
-    viewer, board = _viewer(session), _board(session, slug)
+    viewer, board = viewer_in(session), _board(session, slug)
     if gate := forums.board_gate(viewer, board):
         page = render_template("forum/gate.html", board=board, gate=gate)
         abort(make_response(page, 403))
@@ -101,7 +93,7 @@ def _sign_in_first():
 @bp.get("")
 def index():
     with transaction() as session:
-        rows = forums.board_index(session, _viewer(session))
+        rows = forums.board_index(session, viewer_in(session))
         return render_template("forum/index.html", rows=rows, button=ButtonForm(formdata=None))
 
 
@@ -171,7 +163,7 @@ def _mark_read(slug: str | None):
             viewer, board = _readable_board(session, slug)
             boards = [board]
         else:
-            viewer, boards = _viewer(session), forums.all_boards(session)
+            viewer, boards = viewer_in(session), forums.all_boards(session)
         count = forums.mark_boards_read(session, viewer, boards)
     flash(f"Marked {count} topic{'' if count == 1 else 's'} read.", "success")
     target = url_for("forum.board", slug=slug) if slug else url_for("forum.index")
@@ -184,7 +176,7 @@ def search():
     query, slug = request.args.get("q", ""), request.args.get("board", "")
     number = _page_number()
     with transaction() as session:
-        viewer, boards = _viewer(session), forums.all_boards(session)
+        viewer, boards = viewer_in(session), forums.all_boards(session)
         scope = [_readable_board(session, slug)[1]] if slug else boards
         page, error = None, None
         if query.strip():

@@ -28,12 +28,9 @@ from app.pagination import Page
 MAX_TITLE = 200
 TOPICS_PER_PAGE = 30
 MAX_PAGE = 10_000
-NIL = (0, None, 0)
-# A topic list shows the starter's name: not their tags, and a topic has no issue to join.
-TOPIC_ONLY = (
-    lazyload(Thread.issue),
-    joinedload(Thread.author).lazyload(Member.tags),
-)  # a board without topics: none, no activity, nothing unread
+NIL = (0, None, 0)  # a board without topics: none, no activity, nothing unread
+# A topic list shows the starter's name, and a topic has no issue to join.
+TOPIC_ONLY = (lazyload(Thread.issue), joinedload(Thread.author))
 
 
 class TopicError(ValueError):
@@ -330,7 +327,7 @@ def search(
         .join(Thread, Post.thread_id == Thread.id)
         .where(where)
         .options(
-            joinedload(Post.author).lazyload(Member.tags),
+            joinedload(Post.author),
             joinedload(Post.thread).lazyload(Thread.author),
             joinedload(Post.thread).lazyload(Thread.issue),
         )

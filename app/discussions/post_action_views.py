@@ -21,9 +21,8 @@ from app.discussions.views import (
     message_page,
     per_member,
     readable_post,
-    viewer_in,
 )
-from app.web.security import limiter
+from app.web.security import limiter, viewer_in
 
 bp = Blueprint("post_actions", __name__)
 

@@ -27,8 +27,7 @@ from app.webhooks import payloads
 MAX_BODY = 20_000  # characters of markdown
 RATE_WINDOW = timedelta(minutes=10)
 RATE_LIMIT = 20  # posts per member per window (editors are not limited)
-# A post shows its author's name, never their tags: loading those cost a statement per page.
-AUTHOR_WITHOUT_TAGS = joinedload(Post.author).lazyload(Member.tags)
+AUTHOR = joinedload(Post.author)  # a post shows its author's name
 
 
 class PostRefused(Exception):
@@ -241,7 +240,7 @@ def shown_posts(
         select(Post)
         .where(Post.thread_id == thread.id)
         .order_by(Post.created_at, Post.id)
-        .options(AUTHOR_WITHOUT_TAGS)
+        .options(AUTHOR)
     ).all()
     visible = [post for post in posts if access.can_see_post(viewer, post)]
     counts, mine = _reactions(session, viewer, [post.id for post in visible])

@@ -9,7 +9,6 @@ Reactions, reports and the editors' controls are in ``post_action_views``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
@@ -21,9 +20,8 @@ from app.discussions.models import Post, Thread
 from app.discussions.service import MAX_BODY, PostRefused
 from app.discussions.viewing import ThreadView
 from app.members import access
-from app.members.models import Member
 from app.web.errors import MESSAGES
-from app.web.security import limiter
+from app.web.security import limiter, viewer_in
 
 bp = Blueprint("discussions", __name__)
 
@@ -51,14 +49,6 @@ def per_member() -> str:
     if current_user.is_authenticated:
         return f"member:{current_user.id}"
     return get_remote_address()
-
-
-def viewer_in(session) -> Any:
-    """The signed-in member loaded in ``session`` (so what the service changes is saved), or
-    the anonymous user."""
-    if current_user.is_authenticated:
-        return session.get(Member, current_user.id)
-    return current_user._get_current_object()
 
 
 def load(session, model, ident: int | None):

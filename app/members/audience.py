@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import delete, func, insert, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app import webhooks
 from app.members import segments, service
@@ -56,6 +56,7 @@ def find_members(
     items = session.scalars(
         select(Member)
         .where(condition)
+        .options(selectinload(Member.tags))
         .order_by(Member.id.desc())
         .limit(per_page)
         .offset((max(1, number) - 1) * per_page)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.members.csv_io import neutralize
 from app.members.importer import CORE_COLUMNS
@@ -19,7 +19,13 @@ def export_rows(session: Session, condition) -> Iterator[list[str]]:
         field_names.update((fields or {}).keys())
     extra = sorted(field_names - set(CORE_COLUMNS))
     yield [neutralize(name) for name in (*CORE_COLUMNS, *extra)]  # a field may be named "=…"
-    query = select(Member).where(condition).order_by(Member.id).execution_options(yield_per=1000)
+    query = (
+        select(Member)
+        .where(condition)
+        .options(selectinload(Member.tags))
+        .order_by(Member.id)
+        .execution_options(yield_per=1000)
+    )
     for member in session.scalars(query):
         fields = member.fields or {}
         tags = ";".join(tag.name for tag in member.tags)

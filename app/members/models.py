@@ -92,9 +92,9 @@ class Member(Base):
     posting_suspended_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    tags: Mapped[list[Tag]] = relationship(
-        secondary=member_tags, lazy="selectin", order_by=Tag.name
-    )
+    # Loaded only where shown (admin lists, exports, the API, webhook payloads: each asks with
+    # ``selectinload``): every signed-in request loads its member, and few pages want the tags.
+    tags: Mapped[list[Tag]] = relationship(secondary=member_tags, order_by=Tag.name)
 
     # flask-login's user protocol
     @property

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.db import one_of_values
 from app.issues.models import Issue
@@ -58,6 +58,7 @@ def load_members(
     """Members by id (or else by address), read fresh: a bulk UPDATE may have changed them."""
     column, values = (Member.id, ids) if ids is not None else (Member.email, emails)
     query = select(Member).where(one_of_values(session, column, list(values)))
+    query = query.options(selectinload(Member.tags))
     return list(session.scalars(query.order_by(Member.id), execution_options=FRESH))
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.db import utcnow
 from app.discussions import forums, moderation, service
 from app.discussions.models import Board, Post, ReadMarker, Thread
-from tests.conftest import csrf_token, make_member, sign_in
+from tests.conftest import counted_statements, csrf_token, make_member, sign_in
 from tests.discussions.conftest import topic
 
 VIEWERS = ("anonymous", "pending", "free", "paid", "invite", "editor")
@@ -282,12 +282,6 @@ def test_topics_come_pinned_first_then_by_last_activity_in_pages(
 def test_a_topic_list_page_is_two_queries_however_long(app, session, people, boards):
     """Starters, unread markers and counts come with the page: no query per topic."""
     board, member = boards["members"], people["free"]
-    statements = []
-
-    def count(_connection, _cursor, statement, *_):
-        statements.append(statement)
-
-    engine = session.get_bind().engine
     sizes = []
     for batch in (3, 25):
         for number in range(batch):
@@ -295,15 +289,11 @@ def test_a_topic_list_page_is_two_queries_however_long(app, session, people, boa
             topic(session, board, author, f"Topic {batch}-{number}")
         session.expire_all()
         viewer, board = session.get(type(member), member.id), session.get(Board, board.id)
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with counted_statements(session) as statements:
             page = forums.topics_page(session, viewer, board, 1)
             names = [row.thread.author.name for row in page.items]
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
         assert len(names) == len(page.items) >= batch
         sizes.append(len(statements))
-        statements.clear()
     assert sizes == [2, 2]
 
 

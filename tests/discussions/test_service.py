@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from flask_login import AnonymousUserMixin
-from sqlalchemy import event
 
 from app.db import utcnow
 from app.discussions import moderation, service
 from app.discussions.models import ModerationAction, Notification, PostReport
 from app.discussions.service import PostRefused
+from tests.conftest import counted_statements
 from tests.discussions.conftest import publish_issue, topic
 
 
@@ -182,7 +182,7 @@ def test_an_editors_private_answer_is_seen_by_the_member_it_answers(session, thr
     assert service.shown_posts(session, people["paid"], thread) == []
 
 
-def test_a_thread_shows_its_authors_without_loading_their_tags(session, thread, people, engine):
+def test_a_thread_shows_its_authors_without_loading_their_tags(session, thread, people):
     """The thread page is the busiest signed-in page (bench/load.py): no statement for tags
     it never shows."""
     service.create_post(session, people["free"], thread, "First")
@@ -190,13 +190,8 @@ def test_a_thread_shows_its_authors_without_loading_their_tags(session, thread, 
     session.commit()
     session.expunge_all()  # authors come from the database, as in a fresh request
     viewer = session.get(type(people["free"]), people["free"].id)
-    statements = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listen)
-    try:
+    with counted_statements(session) as statements:
         shown = service.shown_posts(session, viewer, session.get(type(thread), thread.id))
-    finally:
-        event.remove(engine, "before_cursor_execute", listen)
     assert [item.post.author.name for item in shown] == ["Free Reader", "Paid Reader"]
     assert statements and not [sql for sql in statements if "member_tags" in sql]
 

@@ -14,7 +14,8 @@ from app.discussions import moderation, service
 from app.discussions.models import Board, Post, ReadMarker
 from app.discussions.service import MAX_BODY
 from app.issues import service as issues
-from tests.conftest import make_member, sign_in
+from app.members import audience
+from tests.conftest import counted_statements, make_member, sign_in
 from tests.discussions.conftest import topic
 from tests.discussions.web import (
     PRIVATE_READERS,
@@ -89,6 +90,28 @@ def test_a_signed_in_reader_has_read_the_thread(client, session, people, places)
     client.get(f"/t/{place.thread.id}")
     marker = session.get(ReadMarker, (people["free"].id, place.thread.id))
     assert marker is not None and marker.read_at >= place.post.created_at
+
+
+def test_a_signed_in_thread_page_costs_the_same_few_statements_however_long(
+    app, client, session, people, boards
+):
+    """The member is read once per request, and no author's tags come with their posts: the
+    page that signed-in readers open most stays a handful of statements."""
+    app.extensions["kith.page_cache"].ttl = 60  # its version check: once a second, not per page
+    thread = topic(session, boards["members"], people["editor"], "A long topic")
+    counts = []
+    for batch in (2, 30):
+        for number in range(batch):
+            author = make_member(session, name=f"Author {batch}-{number}")
+            audience.set_tags(session, [author.id], ["regular", f"t{number}"], add=True)
+            service.create_post(session, author, thread, f"Words {batch}-{number}.")
+        session.commit()
+        reader = as_viewer(client, people, "free")
+        reader.get(f"/t/{thread.id}")  # the first visit writes the read marker
+        with counted_statements(session) as statements:
+            assert reader.get(f"/t/{thread.id}").status_code == 200
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 6, counts
 
 
 @pytest.mark.parametrize("path", ["/t/999999", "/t/99999999999999999999", "/t/0"])

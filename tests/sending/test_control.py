@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from app.db import utcnow
 from app.issues import service as issues
 from app.sending import control
 from app.sending.models import Delivery, Send
 from app.sending.service import start_send
-from tests.conftest import make_member
+from tests.conftest import counted_statements, make_member
 
 
 @pytest.fixture
@@ -189,17 +189,8 @@ def test_snapshot_counts_states_and_measures_the_last_minute(session, issue):
 
 def test_snapshot_costs_two_queries_whatever_the_size(session, issue):
     send = started(session, issue, members=30)
-    statements = []
-
-    def count(connection, cursor, statement, *args):
-        statements.append(statement)
-
-    connection = session.connection()
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with counted_statements(session) as statements:
         control.snapshot(session, send)
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
     assert len(statements) == 2
 
 
