@@ -1,5 +1,6 @@
-"""Pieces the sending benchmarks share: the SMTP sink, a bulk audience, ``kith worker``
-processes and one timed send (bench/send.py alone, bench/load.py beside site traffic)."""
+"""Pieces the benchmarks share: the SMTP sink, a bulk audience, ``kith worker`` processes, one
+timed send (bench/send.py alone, bench/load.py beside site traffic, bench/storm.py beside
+Stripe's webhooks), Kith under gunicorn and a localstripe server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from _support import ROOT
@@ -22,6 +24,7 @@ from app.sending.jobs import enqueue_send
 from app.sending.models import FINAL_STATES, Delivery
 
 CACHE = Path(__file__).resolve().parent / ".cache"
+BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SECRET_KEY = "bench-" * 8
 WORKERS = 2
@@ -85,14 +88,16 @@ def insert_audience(session, count: int) -> None:
 
 
 def kith_env(database_url: str, smtp_port: int) -> dict[str, str]:
-    """The environment a Kith process (worker or web) of the benchmark runs with."""
+    """The environment a Kith process (worker or web) of the benchmark runs with; this
+    checkout's ``app`` first on the path (``kith`` alone would import the installed one)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
             "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "SECRET_KEY": SECRET_KEY,
-            "INSTANCE_PATH": str(CACHE / "instance")}  # fmt: skip
+            "INSTANCE_PATH": str(CACHE / "instance"), "PYTHONPATH": path}  # fmt: skip
 
 
 def start_workers(env: dict[str, str], count: int = WORKERS) -> list[subprocess.Popen]:
-    kith = str(Path(sys.executable).parent / "kith")
+    kith = str(BIN / "kith")
     workers = [
         subprocess.Popen([kith, "worker"], env=env, cwd=ROOT, start_new_session=True, **QUIET)
         for _ in range(count)
@@ -146,3 +151,57 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def serve(env: dict[str, str], workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+    """Kith under gunicorn on a free loopback port (gthread when ``threads`` > 1), once it
+    answers ``/``: the process and its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--workers", str(workers), *worker_class,
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:create_app()"],
+        cwd=ROOT, env={**env, "BASE_URL": base}, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/", timeout=1).read()
+            return process, base
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def start_localstripe(*, latency: float = 0.0, key: str = "") -> tuple[subprocess.Popen, str]:
+    """A fresh localstripe on a free port, once it listens: in memory, and ``latency``
+    seconds (at most, each way) on requests made with ``key`` (see bench/localstripe_server.py)."""
+    port = free_port()
+    server = Path(__file__).resolve().parent / "localstripe_server.py"
+    process = subprocess.Popen(
+        [sys.executable, str(server), "--port", str(port), "--latency", str(latency),
+         "--key", key],
+        start_new_session=True, **QUIET,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("localstripe did not start")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def progress(message: str, started: float = time.perf_counter()) -> None:
+    """A timestamped line on stderr (seconds since this module was imported)."""
+    print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)

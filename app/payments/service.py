@@ -88,7 +88,8 @@ def apply_event(
 
     The event id is inserted in the same transaction as the effect, so a crash leaves neither;
     a concurrent duplicate waits on the primary key and then fails with ``IntegrityError``,
-    which the caller answers as a duplicate too.
+    which the caller answers as a duplicate too. The member is locked before Stripe is read:
+    otherwise a slow read, overtaken by a later change and its event, is written last.
     """
     handler = HANDLERS.get(event["type"])
     if handler is None:
@@ -97,8 +98,19 @@ def apply_event(
         return "duplicate"
     session.add(StripeEvent(id=event["id"], type=event["type"]))
     session.flush()
-    handler(session, gateway, event["data"]["object"], now or utcnow())
+    obj = event["data"]["object"]
+    _member_by_customer(session, _customer_of(obj))
+    handler(session, gateway, obj, now or utcnow())
     return "applied"
+
+
+def _customer_of(obj: dict) -> str | None:
+    """The customer an event's object belongs to: only who to lock, never what to grant (a
+    subscription's or an invoice's customer never changes)."""
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    if isinstance(customer, dict):  # expanded
+        customer = customer.get("id")
+    return customer if isinstance(customer, str) else None
 
 
 def is_duplicate(error: IntegrityError) -> bool:

@@ -79,6 +79,8 @@ class StripeFront(ThreadingHTTPServer):
         self.upstream = upstream
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.before_next_read: Callable[[], None] | None = None  # an outage, at a known moment
+        # A slow answer: runs once Stripe has answered the next read, before the answer leaves.
+        self.after_next_read: Callable[[], None] | None = None
 
     @property
     def url(self) -> str:
@@ -135,9 +137,14 @@ class _FrontHandler(BaseHTTPRequestHandler):
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                self._answer(response.status, response.read())
+                status, body = response.status, response.read()
         except urllib.error.HTTPError as error:
-            self._answer(error.code, error.read())
+            status, body = error.code, error.read()
+        if method == "GET":
+            hook, self.server.after_next_read = self.server.after_next_read, None
+            if hook is not None:
+                hook()
+        self._answer(status, body)
 
 
 @pytest.fixture(scope="session")

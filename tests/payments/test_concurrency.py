@@ -7,9 +7,10 @@ Each request commits for real (no test transaction to join), so the two deliveri
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from app import create_app
 from app.members.models import Member
@@ -61,3 +62,71 @@ def test_concurrent_duplicates_apply_once(live_app, stripe_api, prices):
             session.execute(delete(StripeEvent).where(StripeEvent.id == event["id"]))
             session.execute(delete(Subscription).where(Subscription.member_id == member.id))
             session.execute(delete(Member).where(Member.id == member.id))
+
+
+def test_a_slow_read_overtaken_by_a_later_change_is_not_written_last(
+    live_app, stripe_api, prices, stripe_front
+):
+    """Stripe answers one event's read slowly; meanwhile the subscription is canceled and the
+    cancel's own event arrives. The slow answer (still active) must not be written after the
+    cancel: one member's events apply one at a time, each reading Stripe only once the one
+    before it has committed. Stripe's answers take a few hundred milliseconds, and vary
+    (found while building bench/storm.py, whose later events usually repair such a write)."""
+    database = live_app.extensions["kith.db"]
+    with database.transaction() as session:
+        member = Member(email="slow-read@example.com", status="active")
+        member.stripe_customer_id = paying_customer(stripe_api, member.email)
+        session.add(member)
+    subscription = {"customer": member.stripe_customer_id}
+    subscription["id"] = subscribe(stripe_api, member.stripe_customer_id, prices["monthly"])
+    events = [make_event(kind, subscription) for kind in (
+        "customer.subscription.created", "customer.subscription.updated",
+        "customer.subscription.deleted")]  # fmt: skip
+    answers: dict[str, tuple[int, str]] = {}
+
+    def deliver(event: dict) -> None:
+        body, headers = signed(event)
+        response = live_app.test_client().post("/webhooks/stripe", data=body, headers=headers)
+        answers[event["type"]] = (response.status_code, response.text.strip())
+
+    read, release = threading.Event(), threading.Event()
+    try:
+        deliver(events[0])
+        stripe_front.after_next_read = lambda: (read.set(), release.wait(10))
+        slow = threading.Thread(target=deliver, args=(events[1],))
+        slow.start()
+        assert read.wait(10), "the update never read from Stripe"
+        stripe_api.v1.subscriptions.cancel(subscription["id"])
+        cancel = threading.Thread(target=deliver, args=(events[2],))
+        cancel.start()
+        deadline = time.monotonic() + 10  # the cancel is applied, or waits for the slow one
+        while (
+            cancel.is_alive() and not _waiting_on_a_lock(database) and time.monotonic() < deadline
+        ):
+            time.sleep(0.02)
+        release.set()
+        slow.join(10)
+        cancel.join(10)
+        assert set(answers.values()) == {(200, "applied")}, answers
+        with database.transaction() as session:
+            row = session.scalar(select(Subscription).where(Subscription.member_id == member.id))
+            assert row.status == "canceled"
+            assert session.get(Member, member.id).tier == "free"
+    finally:
+        release.set()
+        stripe_front.after_next_read = None
+        with database.transaction() as session:
+            ids = [event["id"] for event in events]
+            session.execute(delete(StripeEvent).where(StripeEvent.id.in_(ids)))
+            session.execute(delete(Subscription).where(Subscription.member_id == member.id))
+            session.execute(delete(Member).where(Member.id == member.id))
+
+
+def _waiting_on_a_lock(database) -> bool:
+    """Some other connection to this database waits for a row lock."""
+    with database.engine.connect() as connection:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        return bool(connection.scalar(query))
