@@ -20,11 +20,9 @@ import http.client
 import os
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.cookies import SimpleCookie
@@ -35,10 +33,12 @@ from _support import ROOT, migrated_app, scratch_postgres
 from common import (
     REDIS_URL,
     WORKERS,
-    free_port,
     insert_audience,
     issue_body,
     kith_env,
+    percentile,
+    progress,
+    serve,
     start_send,
     start_sink,
     start_workers,
@@ -193,13 +193,6 @@ class Tally:
         return len(self.all()) / self.seconds if self.seconds else 0.0
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def client(site: Site, readers: list[Reader], tally: Tally, stop_at: threading.Event, n: int,
            think: float):  # fmt: skip
     """One client thread: anonymous pages, or (with readers) a member's threads and replies;
@@ -257,25 +250,6 @@ def drive(site: Site, readers: list[Reader], args, until) -> Tally:
     return tally
 
 
-def serve(env: dict[str, str], workers: int, threads: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", str(workers), *worker_class,
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:create_app()"],
-        cwd=ROOT, env={**env, "BASE_URL": base}, start_new_session=True,
-    )  # fmt: skip
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(base + "/", timeout=1).read()
-            return process, base
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("gunicorn did not start")
-
-
 def row(name: str, idle: float, loaded: float, unit: str = "") -> str:
     ratio = f"{loaded / idle:5.2f}×" if idle else "   – "
     return f"{name:28} {idle:10,.1f}{unit:5} {loaded:10,.1f}{unit:5} {ratio}"
@@ -306,10 +280,6 @@ def report(args, idle: Tally, loaded: Tally, send_idle: float, send_loaded: floa
     verdict = "met" if met else "MISSED"
     print(f"targets: zero errors, site p99 < 100 ms, send ≥ 70 % of idle: {verdict}")
     return met
-
-
-def progress(message: str, started: float = time.perf_counter()) -> None:
-    print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
 
 def main() -> None:
