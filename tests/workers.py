@@ -227,9 +227,12 @@ class Workers:
 
 @dataclass
 class RedisServer:
-    """A ``redis-server`` of our own on a free port, with no persistence (F9a)."""
+    """A ``redis-server`` of our own on a free port: without persistence (F9a), or with
+    ``appendonly`` (``persistent``, F9b), each write fsynced to the AOF in ``directory``
+    before Redis answers it, so a SIGKILL loses nothing that was acknowledged."""
 
     directory: Path
+    persistent: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -238,15 +241,18 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start (again, on the same port and directory: a persistent one reloads its AOF)."""
+        aof = ["yes", "--appendfsync", "always"] if self.persistent else ["no"]
         self.process = subprocess.Popen(
             [embedded_redis.redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", "--appendonly", *aof, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         wait_until(lambda: embedded_redis.alive(self.url), timeout=10, what="redis-server")
 
     def stop(self) -> None:
-        """Stop at once and keep nothing, like a crash of a server without persistence."""
+        """SIGKILL, like a crash: all is lost without persistence; with it, only what the
+        AOF holds comes back."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
