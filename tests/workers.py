@@ -79,9 +79,9 @@ def wait_until(
 # --- the committed database ------------------------------------------------------------
 
 
-def _postgres_faults_url() -> str:
+def _postgres_url(suffix: str) -> str:
     url = make_url(normalize_url(POSTGRES_URL))
-    return url.set(database=f"{url.database}_faults").render_as_string(hide_password=False)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
 
 
 def _postgres_admin(statement: str) -> None:
@@ -92,12 +92,13 @@ def _postgres_admin(statement: str) -> None:
     engine.dispose()
 
 
-def create_database(backend: str, directory: Path) -> str:
-    """A migrated database for one test module, and its URL."""
+def create_database(backend: str, directory: Path, *, suffix: str = "faults") -> str:
+    """A migrated database for one test module, and its URL (on PostgreSQL, the suite's
+    database name with ``_{suffix}`` added)."""
     if backend == "sqlite":
-        url = f"sqlite:///{directory}/faults.db"
+        url = f"sqlite:///{directory}/{suffix}.db"
     else:
-        url = _postgres_faults_url()
+        url = _postgres_url(suffix)
         name = make_url(url).database
         _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _postgres_admin(f'CREATE DATABASE "{name}"')
