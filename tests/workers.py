@@ -79,9 +79,9 @@ def wait_until(
 # --- the committed database ------------------------------------------------------------
 
 
-def _postgres_faults_url() -> str:
+def _postgres_url(suffix: str) -> str:
     url = make_url(normalize_url(POSTGRES_URL))
-    return url.set(database=f"{url.database}_faults").render_as_string(hide_password=False)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
 
 
 def _postgres_admin(statement: str) -> None:
@@ -92,12 +92,13 @@ def _postgres_admin(statement: str) -> None:
     engine.dispose()
 
 
-def create_database(backend: str, directory: Path) -> str:
-    """A migrated database for one test module, and its URL."""
+def create_database(backend: str, directory: Path, *, suffix: str = "faults") -> str:
+    """A migrated database for one test module, and its URL (on PostgreSQL, the suite's
+    database name with ``_{suffix}`` added)."""
     if backend == "sqlite":
-        url = f"sqlite:///{directory}/faults.db"
+        url = f"sqlite:///{directory}/{suffix}.db"
     else:
-        url = _postgres_faults_url()
+        url = _postgres_url(suffix)
         name = make_url(url).database
         _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _postgres_admin(f'CREATE DATABASE "{name}"')
@@ -227,9 +228,12 @@ class Workers:
 
 @dataclass
 class RedisServer:
-    """A ``redis-server`` of our own on a free port, with no persistence (F9a)."""
+    """A ``redis-server`` of our own on a free port: without persistence (F9a), or with
+    ``appendonly`` (``persistent``, F9b), each write fsynced to the AOF in ``directory``
+    before Redis answers it, so a SIGKILL loses nothing that was acknowledged."""
 
     directory: Path
+    persistent: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -238,15 +242,18 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start (again, on the same port and directory: a persistent one reloads its AOF)."""
+        aof = ["yes", "--appendfsync", "always"] if self.persistent else ["no"]
         self.process = subprocess.Popen(
             [embedded_redis.redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.directory)],
+             "--save", "", "--appendonly", *aof, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         wait_until(lambda: embedded_redis.alive(self.url), timeout=10, what="redis-server")
 
     def stop(self) -> None:
-        """Stop at once and keep nothing, like a crash of a server without persistence."""
+        """SIGKILL, like a crash: all is lost without persistence; with it, only what the
+        AOF holds comes back."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)

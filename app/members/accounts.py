@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app import webhooks
 from app.config import Settings
-from app.members import service, tokens
+from app.members import invites, service, tokens
 from app.members.models import ConsentEvent, Member
 from app.members.subscriptions import record_consent
 
@@ -40,11 +40,14 @@ def request_email_change(session: Session, member: Member, new_email: str) -> Me
 
 
 def email_change_url(settings: Settings, member: Member) -> str:
-    """The link for the member's pending address; a later request makes earlier links void."""
+    """The link for the member's pending address; a later request makes earlier links void.
+
+    Both addresses go in as hashes: a token is signed, not encrypted, and its path is logged.
+    """
     payload = {
         "m": member.id,
         "e": tokens.email_hash(member.email)[:16],
-        "to": member.pending_email,
+        "to": tokens.email_hash(member.pending_email)[:16],
     }
     return settings.url(f"/account/email/{tokens.sign(settings, 'email-change', payload)}")
 
@@ -53,7 +56,8 @@ def pending_email_change(session: Session, settings: Settings, token: str) -> tu
     payload = tokens.verify(settings, "email-change", token)
     member = session.get(Member, payload["m"])
     stale = member is None or tokens.email_hash(member.email)[:16] != payload.get("e")
-    if stale or not member.pending_email or member.pending_email != payload.get("to"):
+    pending = member.pending_email if not stale else None
+    if not pending or tokens.email_hash(pending)[:16] != payload.get("to"):
         raise tokens.TokenError(
             "This link is no longer valid: the account changed since it was sent."
         )
@@ -132,8 +136,12 @@ def export_data(session: Session, member: Member) -> dict[str, Any]:
 
 
 def delete_account(session: Session, member: Member, *, ip: str | None) -> None:
-    """Erase the member. Their consent history stays, tied only to a hash of the address."""
+    """Erase the member. Their consent history stays, tied only to a hash of the address;
+    their posts, deliveries and bounces stay without them (the foreign keys go NULL). What
+    copied their address or name into text forgets it: webhook events, invitation notes.
+    """
     webhooks.member_deleted(session, member)
+    invites.forget_giver(session, member)
     session.add(
         ConsentEvent(
             member_id=None,

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.members import audience, service, subscriptions, tiers
 from app.members.models import TIERS, Invite, InviteRedemption, LoginToken, Member
+from app.redaction import without_addresses
 
 CODE_BYTES = 24  # 32 URL-safe characters: 192 random bits
 MAX_CODE_LENGTH = 64
@@ -293,3 +294,11 @@ def given_by(session: Session, member: Member) -> list[Invite]:
             .order_by(Invite.created_at.desc(), Invite.id.desc())
         )
     )
+
+
+def forget_giver(session: Session, member: Member) -> None:
+    """Before ``member`` is erased: the notes of the invitations they gave name them by
+    address ("from ann@example.com"), which would outlive them; now "from a former member"."""
+    for invite in given_by(session, member):
+        invite.note = without_addresses(invite.note, "a former member")
+    session.flush()

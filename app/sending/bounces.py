@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app import webhooks
 from app.db import utcnow
 from app.members.models import Member
+from app.redaction import without_addresses
 from app.sending.models import BOUNCE_KINDS, Bounce, Delivery
 
 # Soft bounces (full mailbox, greylisting given up on, a policy block) before a member is
@@ -88,7 +89,8 @@ def record_bounce(
 
     Returns None, changing nothing, when a report with this ``report_id`` was recorded
     before: reports are delivered twice, and two deliveries may race each other.
-    ``status_code`` is an RFC 3463 code (``5.1.1``); anything else is not kept.
+    ``status_code`` is an RFC 3463 code (``5.1.1``); anything else is not kept, and
+    ``diagnostic`` is kept without the addresses it quotes (app/redaction.py).
     """
     if kind not in BOUNCE_KINDS:
         raise ValueError(f"a bounce is one of {', '.join(BOUNCE_KINDS)}, not {kind!r}")
@@ -99,7 +101,7 @@ def record_bounce(
             delivery_id=delivery_id,
             kind=kind,
             status_code=status_code if STATUS_CODE.match(status_code or "") else "",
-            diagnostic=storable(diagnostic)[:2000],
+            diagnostic=without_addresses(storable(diagnostic))[:2000],
             report_id=_report_key(report_id),
         ),
     )

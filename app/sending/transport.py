@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from app.redaction import without_addresses
+
 
 class DeliveryError(Exception):
     """The server did not take a message. ``permanent`` means retrying cannot help.
@@ -230,7 +232,9 @@ class SMTPConnection:
 
 
 def _text(reason: bytes | str) -> str:
-    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    """A server's answer as text, without the addresses it quotes (app/redaction.py)."""
+    text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    return without_addresses(text)
 
 
 def _classify(error: Exception) -> DeliveryError:

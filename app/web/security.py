@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -72,14 +73,20 @@ def sign_in(member) -> None:
 
 def per_address(purpose: str) -> Callable[[], str]:
     """A rate-limit key for the email address a form names: no inbox can be flooded from
-    many addresses at once, whatever IPs the requests come from."""
+    many addresses at once, whatever IPs the requests come from.
+
+    The key holds a keyed hash of the address, never the address: the counter lives in
+    Redis for up to an hour, and may outlive the account of a member who erases it (P5).
+    """
 
     def key() -> str:
         raw = request.form.get("email", "")
         try:
-            return f"{purpose}:{members.normalize_email(raw)}"
+            address = members.normalize_email(raw)
         except members.InvalidEmail:
-            return f"{purpose}:{raw.strip().lower()[:320]}"
+            address = raw.strip().lower()[:320]
+        secret = current_app.extensions["kith.settings"].secret_key.encode()
+        return f"{purpose}:{hmac.new(secret, address.encode(), 'sha256').hexdigest()[:32]}"
 
     return key
 

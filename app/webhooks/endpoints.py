@@ -12,8 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.webhooks import outbox, service, signing
-from app.webhooks.models import EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.webhooks import erasure, outbox, service, signing
+from app.webhooks.models import (
+    EVENT_TYPES,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 MAX_URL = 2000
@@ -125,9 +131,16 @@ def rotate_secret(
 
 
 def delete(session: Session, endpoint_id: int) -> None:
-    """Remove an endpoint and its deliveries (the events stay for other endpoints)."""
+    """Remove an endpoint and its deliveries (the events stay for other endpoints); an
+    erased member's address goes from a ``member.deleted`` nobody else waits for."""
+    erasures = session.scalars(
+        select(WebhookDelivery.event_id)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookEvent.type == "member.deleted")
+    ).all()
     session.delete(get(session, endpoint_id))
     session.flush()
+    erasure.forget_delivered(session, erasures)
 
 
 @dataclass(frozen=True)

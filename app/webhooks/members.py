@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.webhooks import payloads
+from app.webhooks import erasure, payloads
 from app.webhooks.outbox import emit, emit_many
 
 
@@ -77,6 +77,8 @@ def members_created(session: Session, emails: list[str]) -> None:
 
 
 def member_deleted(session: Session, member: Any) -> None:
-    """About to be erased: receivers erase them too (a pending sign-up was never announced)."""
+    """About to be erased: the events about them forget them (``erasure``), and receivers
+    are told to erase them too (a pending sign-up was never announced)."""
+    erasure.erase_member(session, member.id)
     if member.status != "pending":
         emit(session, "member.deleted", payloads.member_deleted(member))

@@ -7,6 +7,7 @@ endpoint secrets. Times are ISO 8601 in UTC.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -65,6 +66,28 @@ def load_members(
 def member_deleted(person: Any) -> dict[str, Any]:
     """``member.deleted``: who is gone, so a receiver can erase them too."""
     return {"member": {"id": person.id, "email": person.email}}
+
+
+# What a payload says about a person that their erasure takes away (tags, tier and status
+# are about their membership, not about who they are).
+PERSONAL = {"email": None, "name": None, "fields": {}}
+
+
+def erased(data: Mapping[str, Any], member_id: int) -> dict[str, Any]:
+    """``data`` as it reads once member ``member_id`` erased their account: their address,
+    name and custom fields null (``{}``), in ``changes`` too; the author of their posts null,
+    as for a post made after the erasure."""
+    data = copy.deepcopy(dict(data))
+    person = data.get("member")
+    if isinstance(person, dict) and person.get("id") == member_id:
+        person.update({name: empty for name, empty in PERSONAL.items() if name in person})
+        changes = data.get("changes") or {}
+        for name in PERSONAL.keys() & changes.keys():
+            changes[name] = {"from": None, "to": None}
+    item = data.get("post")
+    if isinstance(item, dict) and (item.get("author") or {}).get("id") == member_id:
+        item["author"] = None
+    return data
 
 
 def post(item: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.webhooks import outbox, signing
+from app.webhooks import erasure, outbox, signing
 from app.webhooks.models import TEST_EVENT, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.models import WebhookEvent as Event
 from app.webhooks.transport import Response
@@ -110,8 +110,10 @@ def record(
     job's now; the try is recorded all the same.
     """
     now = now or utcnow()
-    exists = select(WebhookDelivery.id).where(WebhookDelivery.id == request.delivery_id)
-    if session.scalar(exists) is None:
+    event_id = session.scalar(
+        select(WebhookDelivery.event_id).where(WebhookDelivery.id == request.delivery_id)
+    )
+    if event_id is None:
         return Outcome("gone", request.attempt)  # its endpoint was deleted meanwhile
     error = "" if response.ok else (response.error or f"HTTP {response.status_code}")
     session.add(
@@ -150,6 +152,8 @@ def record(
         .execution_options(synchronize_session=False)
     ).rowcount
     session.flush()
+    if moved and outcome.status in ("delivered", "failed"):
+        erasure.forget_delivered(session, [event_id])
     return outcome if moved else Outcome("lost", request.attempt)
 
 

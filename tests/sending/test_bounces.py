@@ -133,6 +133,15 @@ def test_odd_text_is_stored_safely(session, ann):
     assert bounce(session, ann, "hard", report_id=long_id) is None  # the same key again
 
 
+def test_a_diagnostic_keeps_no_address(session, ann):
+    """A report quotes the address it bounced; the bounce row already names the member."""
+    recorded = record_bounce(
+        session, member_id=ann.id, delivery_id=None, kind="hard",
+        diagnostic="smtp; 550 5.1.1 <Ann@Example.com>... User unknown (ann@example.com)",
+    )  # fmt: skip
+    assert recorded.diagnostic == "smtp; 550 5.1.1 <(address)>... User unknown ((address))"
+
+
 def test_an_unknown_kind_is_refused(session, ann):
     with pytest.raises(ValueError, match="not 'bogus'"):
         record_bounce(session, member_id=ann.id, delivery_id=None, kind="bogus")

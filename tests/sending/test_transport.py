@@ -51,6 +51,16 @@ def test_server_answers_are_classified(smtp, fault, permanent, code):
     assert smtp.received == []
 
 
+def test_an_answer_that_quotes_the_recipient_is_kept_without_the_address(smtp):
+    """The text goes to delivery errors, logs and RQ's failed jobs, past the member's erasure."""
+    smtp.inject(Fault("rcpt", "550 5.1.1 <B.Ob@Example.org>: Recipient address rejected"))
+    transport = SMTPTransport.from_url(smtp.url)
+    with transport.connect() as connection, pytest.raises(DeliveryError) as raised:
+        connection.send("a@example.org", ["b.ob@example.org"], MESSAGE)
+    assert str(raised.value) == "550 5.1.1 <(address)>: Recipient address rejected"
+    assert raised.value.enhanced == "5.1.1"
+
+
 def test_a_stalled_server_is_a_temporary_failure(smtp):
     smtp.inject(Fault("data", stall=2.0))
     transport = SMTPTransport.from_url(smtp.url + "?timeout=0.5")

@@ -18,12 +18,18 @@ from app.discussions import service as discussions
 from app.members import accounts, audience, invites, subscriptions, tiers
 from app.members.models import Member
 from app.sending.bounces import record_bounce
-from app.webhooks import outbox
+from app.webhooks import endpoints, outbox
 from app.webhooks.models import WebhookEvent
 from tests.conftest import make_member, run_jobs, sign_in
 from tests.discussions.conftest import publish_issue
 from tests.members.test_importer import run_import, write
-from tests.webhooks.conftest import deliveries, events, make_endpoint
+from tests.webhooks.conftest import (
+    closed_port_url,
+    deliveries,
+    events,
+    make_endpoint,
+    try_due,
+)
 
 MEMBER_KEYS = {
     "id", "email", "name", "tier", "status", "source", "tags", "fields", "created_at",
@@ -181,6 +187,51 @@ def test_deleting_an_account_announces_who_is_gone(client, session, endpoint, re
     assert only(session, "member.deleted") == {
         "member": {"id": member.id, "email": "leaving@example.com"}
     }
+
+
+def test_an_erased_member_is_taken_out_of_the_events_about_them(app, session, endpoint):
+    settings = app.extensions["kith.settings"]
+    member = make_member(session, email="rita@example.com", name="Rita", fields={"city": "Oslo"})
+    accounts.request_email_change(session, member, "rita@example.net")
+    token = accounts.email_change_url(settings, member).rsplit("/", 1)[1]
+    accounts.confirm_email_change(session, settings, token, ip=None)
+    thread = discussions.issue_thread(session, publish_issue(session, visibility="public"))
+    discussions.create_post(session, member, thread, "Mine.")
+    discussions.create_post(session, make_member(session, name="Other"), thread, "Theirs.")
+    accounts.delete_account(session, member, ip=None)
+    session.commit()
+
+    updated = only(session, "member.updated")
+    assert updated["changes"] == {"email": {"from": None, "to": None}}
+    assert {key: updated["member"][key] for key in ("id", "email", "name", "fields")} == {
+        "id": member.id, "email": None, "name": None, "fields": {}
+    }  # fmt: skip
+    posts = {
+        e.payload["post"]["body_markdown"]: e.payload for e in events(session, "reply.created")
+    }
+    assert posts["Mine."]["post"]["author"] is None
+    assert posts["Theirs."]["post"]["author"]["name"] == "Other"
+    # Receivers still need the address to erase them too: until every endpoint has it.
+    assert only(session, "member.deleted")["member"]["email"] == "rita@example.net"
+
+
+def test_member_deleted_forgets_the_address_once_no_endpoint_waits_for_it(
+    app, session, endpoint, receiver
+):
+    unreachable = make_endpoint(session, closed_port_url())
+    member = make_member(session, email="gone@example.com")
+    accounts.delete_account(session, member, ip=None)
+    session.commit()
+    assert sorted(try_due(app, session)) == ["delivered", "pending"]
+    (sent,) = receiver.received
+    assert sent.json["data"]["member"] == {"id": member.id, "email": "gone@example.com"}
+    session.expire_all()
+    assert only(session, "member.deleted")["member"]["email"] == "gone@example.com"
+
+    endpoints.delete(session, unreachable.id)  # the last one waiting
+    session.commit()
+    session.expire_all()
+    assert only(session, "member.deleted")["member"] == {"id": member.id, "email": None}
 
 
 def test_a_post_is_announced_and_a_private_one_is_marked(session, endpoint):
