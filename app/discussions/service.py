@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -265,25 +265,25 @@ def shown_posts(
 def _reactions(
     session: Session, viewer: Any, post_ids: list[int]
 ) -> tuple[dict[int, dict[str, int]], dict[int, set[str]]]:
+    """Each post's count per kind, and the kinds the viewer chose: one grouped statement."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     mine: dict[int, set[str]] = defaultdict(set)
     if not post_ids:
         return counts, mine
+    viewer_id = getattr(viewer, "id", None) if getattr(viewer, "is_authenticated", False) else None
+    chosen = (
+        func.count(case((Reaction.member_id == viewer_id, 1)))
+        if viewer_id is not None
+        else literal(0)  # anonymous: no reaction is theirs, not even an erased member's
+    )
     rows = session.execute(
-        select(Reaction.post_id, Reaction.kind, func.count())
+        select(Reaction.post_id, Reaction.kind, func.count(), chosen)
         .where(Reaction.post_id.in_(post_ids))
         .group_by(Reaction.post_id, Reaction.kind)
     )
-    for post_id, kind, count in rows:
+    for post_id, kind, count, own in rows:
         counts[post_id][kind] = count
-    viewer_id = getattr(viewer, "id", None) if getattr(viewer, "is_authenticated", False) else None
-    if viewer_id is not None:
-        own = session.execute(
-            select(Reaction.post_id, Reaction.kind).where(
-                Reaction.post_id.in_(post_ids), Reaction.member_id == viewer_id
-            )
-        )
-        for post_id, kind in own:
+        if own:
             mine[post_id].add(kind)
     return counts, mine
 
