@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -177,6 +178,14 @@ class Database:
             raise
         finally:
             session.close()
+
+
+def without_flush_wait(session: Session) -> None:
+    """This transaction's commit need not wait for PostgreSQL's disk flush (WAL): for writes
+    whose loss in a database crash costs nothing (a read marker, an idempotent import chunk),
+    so that a page view does not queue for the disk behind a big send's writes."""
+    if session.connection().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def one_of_values(session: Session, column, values: list[Any]):

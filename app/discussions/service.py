@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app import webhooks
-from app.db import utcnow
+from app.db import utcnow, without_flush_wait
 from app.discussions.models import REACTIONS, Notification, Post, Reaction, ReadMarker, Thread
 from app.discussions.rendering import render_post
 from app.issues.models import Issue
@@ -293,12 +293,15 @@ def mark_read(session: Session, member: Member, thread: Thread, *, now: datetime
     is written when nothing was posted since their last visit: a page view stays a read."""
     now = now or utcnow()
     marker = session.get(ReadMarker, (member.id, thread.id))
+    if marker is not None and marker.read_at >= min(now, thread.last_post_at):
+        return
+    without_flush_wait(session)  # a marker lost in a database crash only shows "new" again
     if marker is None:
         try:
             with session.begin_nested():
                 session.add(ReadMarker(member_id=member.id, thread_id=thread.id, read_at=now))
         except IntegrityError:
             session.get(ReadMarker, (member.id, thread.id)).read_at = now
-    elif marker.read_at < min(now, thread.last_post_at):
+    else:
         marker.read_at = now
     session.flush()

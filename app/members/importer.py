@@ -18,11 +18,11 @@ from typing import Any, NamedTuple
 
 from flask import Flask
 from psycopg.rows import namedtuple_row
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import webhooks
-from app.db import bulk_insert, one_of_values, transaction, utcnow
+from app.db import bulk_insert, one_of_values, transaction, utcnow, without_flush_wait
 from app.insights.models import TierChange
 from app.members import audience, service, tokens
 from app.members.csv_io import (
@@ -211,9 +211,7 @@ class Importer:
         """Write deduplicated rows whose tags exist; counts go into ``totals``."""
         if not items:
             return
-        if session.connection().dialect.name == "postgresql":
-            # Each chunk is idempotent and re-importable, so it need not wait for its WAL flush.
-            session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        without_flush_wait(session)  # each chunk is idempotent and re-importable
         existing = {row.email: row for row in self._existing(session, [i.email for i in items])}
         fresh = [item for item in items if item.email not in existing]
         known = [item for item in items if item.email in existing]
