@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,12 +31,12 @@ def scratch_postgres(name: str = BENCH_DATABASE) -> str:
     return POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
 
 
-def migrated_app(database_url: str, instance: Path | None = None):
-    """A Kith app on ``database_url`` with the schema applied."""
+def migrated_app(database_url: str, instance: Path | None = None, **settings: Any):
+    """A Kith app on ``database_url`` with the schema applied; ``settings`` as in tests."""
     instance = instance or Path(tempfile.mkdtemp(prefix="kith-bench-"))
     app = create_app(
         {"database_url": database_url, "instance_path": instance, "secret_key": "bench-" * 8,
-         "redis_url": "redis://127.0.0.1:1/0"}
+         "redis_url": "redis://127.0.0.1:1/0", **settings}
     )  # fmt: skip
     upgrade_database(app)
     return app

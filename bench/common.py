@@ -1,17 +1,24 @@
-"""Pieces the benchmarks share: the SMTP sink, a bulk audience, ``kith worker`` processes, one
-timed send (bench/send.py alone, bench/load.py beside site traffic, bench/storm.py beside
-Stripe's webhooks), Kith under gunicorn and a localstripe server."""
+"""Pieces the benchmarks share: the SMTP sink, a bulk audience, ``kith worker``, gunicorn and
+``kith inbound-smtp`` processes, one timed send (bench/send.py alone, bench/load.py beside site
+traffic, bench/storm.py beside Stripe's webhooks), requests as a browser makes them, a
+localstripe server, and what a process holds in memory (bench/soak.py).
+"""
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from _support import ROOT
 from redis import Redis
@@ -29,6 +36,9 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SECRET_KEY = "bench-" * 8
 WORKERS = 2
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+BIN = Path(sys.executable).parent
+KITH = str(BIN / "kith")
+CSRF_INPUT = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 def smtp_sink() -> tuple[Path, dict[str, str]]:
@@ -88,19 +98,23 @@ def insert_audience(session, count: int) -> None:
 
 
 def kith_env(database_url: str, smtp_port: int) -> dict[str, str]:
-    """The environment a Kith process (worker or web) of the benchmark runs with; this
-    checkout's ``app`` first on the path (``kith`` alone would import the installed one)."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    """The environment a Kith process (worker or web) of the benchmark runs with: this
+    checkout's ``app`` first on the path, whichever checkout the venv's ``kith`` was installed
+    from."""
+    given = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    path = os.pathsep.join([str(ROOT), *(entry for entry in given if entry not in ("", str(ROOT)))])
     return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
             "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}", "SECRET_KEY": SECRET_KEY,
             "INSTANCE_PATH": str(CACHE / "instance"), "PYTHONPATH": path}  # fmt: skip
 
 
-def start_workers(env: dict[str, str], count: int = WORKERS) -> list[subprocess.Popen]:
-    kith = str(BIN / "kith")
+def start_workers(
+    env: dict[str, str], count: int = WORKERS, *, logs: Path | None = None
+) -> list[subprocess.Popen]:
+    """``count`` ``kith worker`` processes, silent or each writing to ``logs/worker-N.log``."""
     workers = [
-        subprocess.Popen([kith, "worker"], env=env, cwd=ROOT, start_new_session=True, **QUIET)
-        for _ in range(count)
+        _spawn([KITH, "worker"], env, logs and logs / f"worker-{number}.log")
+        for number in range(1, count + 1)
     ]
     registered = Redis.from_url(REDIS_URL)
     deadline = time.monotonic() + 60
@@ -153,18 +167,103 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def serve(env: dict[str, str], workers: int, threads: int) -> tuple[subprocess.Popen, str]:
-    """Kith under gunicorn on a free loopback port (gthread when ``threads`` > 1), once it
-    answers ``/``: the process and its base URL."""
+def rss_mb(pid: int) -> float:
+    """What ``pid`` holds in memory now (VmRSS), 0 when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still running (gunicorn's workers, RQ's
+    scheduler), from every thread's ``children`` list in /proc."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread or the process ended meanwhile
+            continue
+    return sorted(children)
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path | None) -> subprocess.Popen:
+    """``command`` in this checkout, leading its own session, its output in ``log`` (appended)
+    or discarded."""
+    if log is None:
+        return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True, **QUIET)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:  # the child keeps its own descriptor
+        return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True,
+                                stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def browse(base: str, method: str, path: str, cookies: dict[str, str] | None = None,
+           form: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+    """One request as a browser makes it, on a fresh connection (gunicorn's sync workers close
+    each one): the status and body, with any cookies the response sets stored into
+    ``cookies``. Raises OSError when the connection fails."""
+    host = urlsplit(base)
+    connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    headers = {}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    body = None
+    if form is not None:
+        body = urlencode(form)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read().decode()
+        if cookies is not None:
+            for header in response.headers.get_all("Set-Cookie") or []:
+                cookies.update({key: morsel.value for key, morsel in SimpleCookie(header).items()})
+        return response.status, text
+    finally:
+        connection.close()
+
+
+@dataclass
+class SignedIn:
+    """A signed-in member as their browser holds them: cookies and the last form token."""
+
+    tier: str
+    cookies: dict[str, str]
+    csrf: str = ""
+    next_post: float = 0.0  # when they reply next (time.monotonic())
+
+
+def sign_in_by_link(base: str, path: str) -> dict[str, str]:
+    """A member's browser cookies after the magic-link pages: open the link, press the button
+    (a GET never signs in: link scanners open links too)."""
+    cookies: dict[str, str] = {}
+    status, page = browse(base, "GET", path, cookies)
+    token = CSRF_INPUT.search(page)
+    if status != 200 or not token:
+        raise SystemExit(f"sign-in page {path} answered {status}")
+    status, _ = browse(base, "POST", path, cookies, {"csrf_token": token[1]})
+    if status not in (302, 303):
+        raise SystemExit(f"signing in answered {status}")
+    return cookies
+
+
+def start_gunicorn(env: dict[str, str], workers: int, threads: int,
+                   logs: Path | None = None) -> tuple[subprocess.Popen, str]:  # fmt: skip
+    """``wsgi:create_app()`` under gunicorn on a free loopback port, once it answers "/"."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     worker_class = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
-    process = subprocess.Popen(
+    process = _spawn(
         [str(BIN / "gunicorn"), "--workers", str(workers), *worker_class,
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:create_app()"],
-        cwd=ROOT, env={**env, "BASE_URL": base}, start_new_session=True,
+        {**env, "BASE_URL": base}, logs and logs / "gunicorn.log",
     )  # fmt: skip
-    for _ in range(200):
+    for _ in range(600):
         try:
             urllib.request.urlopen(base + "/", timeout=1).read()
             return process, base
@@ -205,3 +304,20 @@ def percentile(values: list[float], fraction: float) -> float:
 def progress(message: str, started: float = time.perf_counter()) -> None:
     """A timestamped line on stderr (seconds since this module was imported)."""
     print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+def start_inbound(env: dict[str, str], logs: Path | None = None) -> tuple[subprocess.Popen, int]:
+    """``kith inbound-smtp`` on a free loopback port, once it greets."""
+    port = free_port()
+    process = _spawn(
+        [KITH, "inbound-smtp", "--port", str(port)], env, logs and logs / "inbound.log"
+    )
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                if probe.recv(3) == b"220":
+                    return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("kith inbound-smtp did not start")

@@ -16,29 +16,30 @@ Run: .venv/bin/python bench/load.py [--recipients 100000] [--seconds 30] [--clie
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import random
-import re
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from _support import ROOT, migrated_app, scratch_postgres
 from common import (
+    CSRF_INPUT,
     REDIS_URL,
     WORKERS,
+    SignedIn,
+    browse,
     insert_audience,
     issue_body,
     kith_env,
     percentile,
     progress,
-    serve,
+    sign_in_by_link,
+    start_gunicorn,
     start_send,
     start_sink,
     start_workers,
@@ -57,7 +58,6 @@ from app.members.models import Member
 DATABASE = os.environ.get("BENCH_LOAD_DATABASE", "kith_bench_load")
 BIN = Path(sys.executable).parent
 POST_EVERY = 31.0  # seconds between one member's replies: 20 per 10 minutes is the limit
-CSRF_FIELD = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 
 
 @dataclass
@@ -68,16 +68,6 @@ class Site:
     pages: list[str] = field(default_factory=list)  # public paths for anonymous readers
     threads: dict[str, list[int]] = field(default_factory=dict)  # tier → readable thread ids
     logins: list[tuple[str, str]] = field(default_factory=list)  # (tier, sign-in path)
-
-
-@dataclass
-class Reader:
-    """A signed-in member as a browser holds them: cookies and the form token."""
-
-    tier: str
-    cookies: dict[str, str]
-    csrf: str = ""
-    next_post: float = 0.0
 
 
 def seed(app, recipients: int, signed_in: int) -> tuple[Site, list]:
@@ -123,46 +113,14 @@ def seed(app, recipients: int, signed_in: int) -> tuple[Site, list]:
     return site, sends
 
 
-def request(base: str, method: str, path: str, cookies: dict[str, str] | None = None,
-            form: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
-    """One request on a fresh connection (gunicorn's sync workers close each one); the status
-    and body, with any cookies the response sets stored into ``cookies``."""
-    host = urlsplit(base)
-    connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
-    headers = {}
-    if cookies:
-        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
-    body = None
-    if form is not None:
-        body = urlencode(form)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        text = response.read().decode()
-        if cookies is not None:
-            for header in response.headers.get_all("Set-Cookie") or []:
-                cookies.update({key: morsel.value for key, morsel in SimpleCookie(header).items()})
-        return response.status, text
-    finally:
-        connection.close()
-
-
-def sign_in(site: Site) -> list[Reader]:
-    """Each test member through the magic-link pages: open the link, press the button."""
+def sign_in(site: Site) -> list[SignedIn]:
+    """Each test member through the magic-link pages, then the form token of a thread page."""
     readers = []
     for tier, path in site.logins:
-        reader = Reader(tier, {})
-        status, page = request(site.base, "GET", path, reader.cookies)
-        token = CSRF_FIELD.search(page)
-        if status != 200 or not token:
-            raise SystemExit(f"sign-in page {path} answered {status}")
-        status, _ = request(site.base, "POST", path, reader.cookies, {"csrf_token": token[1]})
-        if status not in (302, 303):
-            raise SystemExit(f"signing in answered {status}")
+        reader = SignedIn(tier, sign_in_by_link(site.base, path))
         thread = site.threads[reader.tier == "paid" and "paid" or "members"][0]
-        status, page = request(site.base, "GET", f"/t/{thread}", reader.cookies)
-        token = CSRF_FIELD.search(page)
+        status, page = browse(site.base, "GET", f"/t/{thread}", reader.cookies)
+        token = CSRF_INPUT.search(page)
         if status != 200 or not token:
             raise SystemExit(f"/t/{thread} answered {status} to a signed-in member")
         reader.csrf = token[1]
@@ -193,7 +151,7 @@ class Tally:
         return len(self.all()) / self.seconds if self.seconds else 0.0
 
 
-def client(site: Site, readers: list[Reader], tally: Tally, stop_at: threading.Event, n: int,
+def client(site: Site, readers: list[SignedIn], tally: Tally, stop_at: threading.Event, n: int,
            think: float):  # fmt: skip
     """One client thread: anonymous pages, or (with readers) a member's threads and replies;
     ``think`` seconds between one answer and the next request, as a person reading."""
@@ -223,12 +181,12 @@ def client(site: Site, readers: list[Reader], tally: Tally, stop_at: threading.E
 def _safe(base: str, method: str, path: str, cookies=None, form=None) -> int:
     """The status, or 0 when the connection failed (counted as an error)."""
     try:
-        return request(base, method, path, cookies, form)[0]
+        return browse(base, method, path, cookies, form)[0]
     except OSError:
         return 0
 
 
-def drive(site: Site, readers: list[Reader], args, until) -> Tally:
+def drive(site: Site, readers: list[SignedIn], args, until) -> Tally:
     """Run ``args.clients`` threads, half anonymous and half signed in (each member driven by
     one thread only), until ``until()`` returns."""
     tally, stop_at = Tally(), threading.Event()
@@ -307,7 +265,7 @@ def main() -> None:
         site, sends = seed(app, args.recipients, args.members)
         progress("seeded")
         env = kith_env(database_url, port)
-        web, site.base = serve(env, args.web_workers, args.threads)
+        web, site.base = start_gunicorn(env, args.web_workers, args.threads)
         processes.append(web)
         readers = sign_in(site)
         progress(f"serving at {site.base}; {len(readers)} members signed in")

@@ -41,7 +41,7 @@ from common import (
     kith_env,
     percentile,
     progress,
-    serve,
+    start_gunicorn,
     start_localstripe,
     start_send,
     start_sink,
@@ -305,7 +305,7 @@ def main() -> None:
     helpers, kith = [], []  # localstripe and the sink; gunicorn and the workers
     try:
         world, app, env, issue = prepare(args, helpers)
-        web, base = serve(env, args.web_workers, args.threads)
+        web, base = start_gunicorn(env, args.web_workers, args.threads)
         kith.append(web)
         kith += start_workers(env) if args.with_send else []
         world.start()

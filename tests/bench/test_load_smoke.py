@@ -4,23 +4,11 @@ with no failed request. The figures themselves are the benchmark's business, not
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from tests.bench import needs_servers, run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-pytestmark = pytest.mark.skipif(
-    not (POSTGRES_URL and REDIS_URL),
-    reason="the load benchmark needs a PostgreSQL server and a Redis server "
-    "(TEST_DATABASE_URL, TEST_REDIS_URL)",
-)
+pytestmark = needs_servers("the load benchmark")
 
 
 def figures(output: str, name: str) -> tuple[float, float]:
@@ -31,17 +19,10 @@ def figures(output: str, name: str) -> tuple[float, float]:
 
 
 def test_load_benchmark_prints_its_table_with_no_errors():
-    env = {
-        **os.environ,
-        "BENCH_POSTGRES_URL": POSTGRES_URL.rsplit("/", 1)[0] + "/postgres",
-        "BENCH_LOAD_DATABASE": "kith_bench_load_smoke",
-        "BENCH_REDIS_URL": REDIS_URL,
-    }
-    command = [sys.executable, "bench/load.py", "--recipients", "200", "--seconds", "2",
-               "--clients", "4", "--members", "2", "--think", "0"]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = result.stdout
+    output = run_bench(
+        "load.py --recipients 200 --seconds 2 --clients 4 --members 2 --think 0",
+        database=("BENCH_LOAD_DATABASE", "kith_bench_load_smoke"),
+    )
     assert figures(output, "site errors") == (0, 0), output
     for row in ("site requests", "  public p50", "  member p50"):
         idle, loaded = figures(output, row)

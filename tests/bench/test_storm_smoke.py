@@ -4,23 +4,11 @@ Every answer is 2xx, every member's access equals what localstripe says, no dead
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from tests.bench import needs_servers, run_bench
 
-ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("TEST_REDIS_URL")
-
-pytestmark = pytest.mark.skipif(
-    not (POSTGRES_URL and REDIS_URL),
-    reason="the Stripe storm needs a PostgreSQL server and a Redis server "
-    "(TEST_DATABASE_URL, TEST_REDIS_URL)",
-)
+pytestmark = needs_servers("the Stripe storm")
 
 
 def figure(output: str, name: str) -> int:
@@ -30,17 +18,10 @@ def figure(output: str, name: str) -> int:
 
 
 def test_storm_benchmark_answers_2xx_and_ends_with_stripes_entitlements():
-    env = {
-        **os.environ,
-        "BENCH_POSTGRES_URL": POSTGRES_URL.rsplit("/", 1)[0] + "/postgres",
-        "BENCH_STORM_DATABASE": "kith_bench_storm_smoke",
-        "BENCH_REDIS_URL": REDIS_URL,
-    }
-    command = [sys.executable, "bench/storm.py", "--events", "60", "--seconds", "10",
-               "--members", "10", "--clients", "4", "--with-send", "200"]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    output = result.stdout
+    output = run_bench(
+        "storm.py --events 60 --seconds 10 --members 10 --clients 4 --with-send 200",
+        database=("BENCH_STORM_DATABASE", "kith_bench_storm_smoke"),
+    )
     total = re.search(r"^all\s+60\s+(\d+)\s+(\d+)", output, re.M)
     assert total and int(total[1]) > 20 and int(total[2]) > 0, output  # applied, duplicate
     assert figure(output, "non-2xx answers") == 0, output
