@@ -92,10 +92,15 @@ class Footprint:
         for name in names:
             pipe.ttl(name)
         lasting = [name for name, ttl in zip(names, pipe.execute(), strict=True) if ttl == -1]
-        jobs = [name for name in lasting if name.startswith(b"rq:job:")]
-        for name in jobs:
-            pipe.hget(name, "status")
-        forever = sum(1 for status in pipe.execute() if status in (b"finished", b"failed"))
+        # Status and expiry read again together, atomically: a job finishing between the two
+        # reads would look done and kept forever.
+        together = redis.pipeline(transaction=True)
+        for name in lasting:
+            if name.startswith(b"rq:job:"):
+                together.hget(name, "status").ttl(name)
+        answers = together.execute()
+        done = zip(answers[0::2], answers[1::2], strict=True)
+        forever = sum(1 for status, ttl in done if ttl == -1 and status in (b"finished", b"failed"))
         for queue in QUEUES:
             pipe.llen(f"rq:queue:{queue}")
             pipe.zcount(f"rq:finished:{queue}", now, "+inf")
