@@ -93,19 +93,15 @@ def enqueue(
     at: datetime | None = None,
 ) -> None:
     """Put a job on a queue. Call it after the transaction that made its rows has committed."""
-    options = {
-        "args": args,
-        "job_id": job_id,
-        "retry": retry,
-        "result_ttl": 300,
-        "failure_ttl": 7 * 24 * 3600,
-    }
+    # Results and failures expire (RQ's own defaults keep a failure for a year): Redis holds
+    # work to do, not history, and stays flat however long Kith runs.
+    options = {"job_id": job_id, "retry": retry, "result_ttl": 300, "failure_ttl": 7 * 24 * 3600}
 
     def put() -> None:
         if at is not None:  # the worker's scheduler moves it to the queue when due
-            queue(queue_name).enqueue_at(at, func, *args, job_id=job_id, retry=retry)
+            queue(queue_name).enqueue_at(at, func, *args, **options)
         else:
-            queue(queue_name).enqueue_call(func, **options)
+            queue(queue_name).enqueue_call(func, args=args, **options)
 
     try:
         put()

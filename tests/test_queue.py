@@ -73,3 +73,20 @@ def test_kith_worker_sends_a_queued_login_email_into_the_outbox(tmp_path, redis_
     outbox = list(mailbox.Maildir(tmp_path / "instance" / "outbox", create=False))
     assert len(outbox) == 1 and outbox[0]["To"] == "ed@example.com"
     assert "http://kith.test/login/" in outbox[0].get_payload(0).get_payload(decode=True).decode()
+
+
+def test_jobs_now_and_later_keep_their_results_and_failures_for_a_bounded_time(app, redis):
+    """A scheduled job (``at=``) expires like any other: RQ's defaults would keep a failure
+    in Redis for a year (reliability L5: Redis stays flat however long Kith runs)."""
+    from datetime import timedelta
+
+    from rq.job import Job
+
+    from app.db import utcnow
+
+    with app.app_context():
+        enqueue("app.sending.jobs.reconcile", job_id="now")
+        enqueue("app.sending.jobs.reconcile", job_id="later", at=utcnow() + timedelta(hours=1))
+    for job_id in ("now", "later"):
+        job = Job.fetch(job_id, connection=redis)
+        assert (job.result_ttl, job.failure_ttl) == (300, 7 * 24 * 3600), job_id
