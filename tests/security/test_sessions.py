@@ -16,13 +16,17 @@ pytestmark = pytest.mark.usefixtures("redis")
 COOKIES = ("session", "remember_token")
 
 
-def signed_in_client(app, session, member):
-    """A browser that signed in through the real magic-link form (remember cookie included)."""
+def login_path(app, session, member) -> str:
+    """The path of a fresh magic link for ``member``."""
     settings = app.extensions["kith.settings"]
     token = members.sign_login_token(settings, members.start_login(session, member))
     session.commit()
-    client = app.test_client()
-    path = f"/login/{token}"
+    return f"/login/{token}"
+
+
+def signed_in_client(app, session, member):
+    """A browser that signed in through the real magic-link form (remember cookie included)."""
+    client, path = app.test_client(), login_path(app, session, member)
     assert client.post(path, data={"csrf_token": csrf_token(client, path)}).status_code == 302
     assert client.get("/account").status_code == 200
     return client
@@ -77,11 +81,7 @@ def test_a_deleted_account_s_cookie_signs_in_nobody_not_even_a_new_member(app, s
 
 
 def test_sign_in_rotates_the_session_made_before_it(app, session, reader):
-    settings = app.extensions["kith.settings"]
-    token = members.sign_login_token(settings, members.start_login(session, reader))
-    session.commit()
-    client = app.test_client()
-    path = f"/login/{token}"
+    client, path = app.test_client(), login_path(app, session, reader)
     form = {"csrf_token": csrf_token(client, path)}
     with client.session_transaction() as planted:  # what an attacker fixed before sign-in
         planted["planted"] = "by someone else"
