@@ -147,14 +147,15 @@ def client(app) -> FlaskClient:
 
 
 @contextmanager
-def counted_statements(session: Session) -> Iterator[list[str]]:
+def counted_statements(session: Session, *, savepoints: bool = False) -> Iterator[list[str]]:
     """The SQL statements run on ``session``'s engine inside the block, from any connection
     (a request through the test client uses its own sessions); not the savepoints that hold
-    each test's work for rolling back, which production does not run."""
+    each test's work for rolling back, which production does not run, unless ``savepoints``
+    (in tests each transaction a request opens is one SAVEPOINT)."""
     statements: list[str] = []
 
     def count(_connection, _cursor, statement, *_) -> None:
-        if not SAVEPOINTS.match(statement):
+        if savepoints or not SAVEPOINTS.match(statement):
             statements.append(statement)
 
     engine = session.get_bind().engine

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app import webhooks
 from app.db import utcnow, without_flush_wait
@@ -28,6 +28,9 @@ MAX_BODY = 20_000  # characters of markdown
 RATE_WINDOW = timedelta(minutes=10)
 RATE_LIMIT = 20  # posts per member per window (editors are not limited)
 AUTHOR = joinedload(Post.author)  # a post shows its author's name
+# A thread's posts share the thread the caller holds: joining it (and its issue, body and
+# all) onto every post row would copy it once per post.
+ALREADY_LOADED_THREAD = lazyload(Post.thread)
 
 
 class PostRefused(Exception):
@@ -240,7 +243,7 @@ def shown_posts(
         select(Post)
         .where(Post.thread_id == thread.id)
         .order_by(Post.created_at, Post.id)
-        .options(AUTHOR)
+        .options(AUTHOR, ALREADY_LOADED_THREAD)
     ).all()
     visible = [post for post in posts if access.can_see_post(viewer, post)]
     counts, mine = _reactions(session, viewer, [post.id for post in visible])

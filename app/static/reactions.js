@@ -1,17 +1,21 @@
 // Reactions in place: the same POST the button makes without JavaScript, answered with JSON,
-// so the page does not reload and scroll. Any failure falls back to the plain form submit.
+// so the page does not reload and scroll. One form holds a post's buttons, each naming its
+// kind; a browser that cannot tell which was pressed, and any failure, get the plain submit.
 (function () {
   "use strict";
   if (!window.fetch || !window.FormData) return;
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    var button = event.submitter;
     if (!form.classList || !form.classList.contains("reaction-form")) return;
+    if (!button || !button.classList.contains("reaction")) return;
     event.preventDefault();
-    var button = form.querySelector("button.reaction");
+    var body = new FormData(form);
+    body.set(button.name, button.value);
     button.disabled = true;
     fetch(form.action, {
       method: "POST",
-      body: new FormData(form),
+      body: body,
       credentials: "same-origin",
       headers: { Accept: "application/json" }
     })
@@ -24,6 +28,20 @@
         button.querySelector(".count").textContent = String(result.count);
         button.disabled = false;
       })
-      .catch(function () { form.submit(); });
+      .catch(function () {
+        button.disabled = false;
+        submitPlainly(form, button);
+      });
   });
+
+  // The plain POST with the pressed button's kind (form.submit() fires no submit event and
+  // sends no button).
+  function submitPlainly(form, button) {
+    var kind = document.createElement("input");
+    kind.type = "hidden";
+    kind.name = button.name;
+    kind.value = button.value;
+    form.appendChild(kind);
+    form.submit();
+  }
 })();

@@ -15,7 +15,7 @@ from flask_login import LoginManager, current_user, login_user
 from flask_wtf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.db import transaction
+from app.db import opening_read
 from app.members import service as members
 
 login_manager = LoginManager()
@@ -34,9 +34,18 @@ CONTENT_SECURITY_POLICY = (
 
 @login_manager.user_loader
 def _load_member(member_id: str):
-    with transaction() as session:
+    with opening_read() as session:
         member = members.load_member(session, member_id)
+        if member is not None:
+            session.expunge(member)  # current_user outlives the view's transaction
     return member if member is not None and member.is_active else None
+
+
+def _load_member_first() -> None:
+    """The signed-in member is read before the view opens its transaction, so the view's
+    transaction continues that read (``db.opening_read``). Static files need no member."""
+    if request.endpoint != "static":
+        current_user._get_current_object()
 
 
 def viewer_in(session) -> Any:
@@ -160,6 +169,7 @@ def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
         )
     app.before_request(_refuse_nul_bytes)
     login_manager.init_app(app)
+    app.before_request(_load_member_first)
     login_manager.login_view = "members.login"
     login_manager.login_message = "Please sign in to continue."
     # Token pages send Referrer-Policy: no-referrer, so a browser posts their forms with no

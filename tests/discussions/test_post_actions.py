@@ -81,9 +81,10 @@ def test_a_reaction_toggles_and_shows_as_pressed(client, session, people, place)
     assert on.status_code == 303
     assert on.headers["Location"] == f"/issues/{place.issue.slug}#post-{place.post.id}"
     html = text(client.get(f"/t/{place.thread.id}"))
-    pressed = html.split(f'action="{path}"')[2]  # the second button: heart
-    assert 'aria-pressed="true"' in pressed.split("</form>")[0]
-    assert '<span class="count">1</span>' in pressed.split("</form>")[0]
+    form = html.split(f'action="{path}"')[1].split("</form>")[0]  # one form, a button per kind
+    heart = form.split('value="heart"')[1].split("</button>")[0]
+    assert 'aria-pressed="true"' in heart and '<span class="count">1</span>' in heart
+    assert form.count('aria-pressed="false"') == 4
     assert send(client, path, kind="heart").status_code == 303
     assert session.scalars(select(Reaction)).all() == []
 
