@@ -111,16 +111,25 @@ def webhook():
     except InvalidEvent as error:
         return _plain(f"invalid event: {error}", 400)
     try:
-        with transaction(immediate=True) as session:
-            outcome = service.apply_event(session, _gateway(), event)
-    except IntegrityError as error:
-        if not service.is_duplicate(error):
-            raise
-        outcome = "duplicate"
+        outcome = _apply(event)
     except GatewayError as error:
         log.warning("Stripe unreachable while applying %s: %s", event["id"], error)
         return _plain("could not read the subscription from Stripe; retry later", 503)
     return _plain(outcome, 200)
+
+
+def _apply(event: dict, *, again: bool = True) -> str:
+    """Apply the event; once more if another event of the same new subscription, for a
+    customer with no member to lock, inserted its row first (the second try finds the row)."""
+    try:
+        with transaction(immediate=True) as session:
+            return service.apply_event(session, _gateway(), event)
+    except IntegrityError as error:
+        if service.is_duplicate(error):
+            return "duplicate"
+        if not again:
+            raise
+    return _apply(event, again=False)
 
 
 def _plain(text: str, status: int):

@@ -122,11 +122,61 @@ def test_a_slow_read_overtaken_by_a_later_change_is_not_written_last(
             session.execute(delete(Member).where(Member.id == member.id))
 
 
-def _waiting_on_a_lock(database) -> bool:
-    """Some other connection to this database waits for a row lock."""
+def _waiting_on_a_lock(database) -> int:
+    """How many other connections to this database wait for a lock."""
     with database.engine.connect() as connection:
         query = text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock'"
         )
-        return bool(connection.scalar(query))
+        return connection.scalar(query) or 0
+
+
+def test_two_first_events_of_a_subscription_without_a_member_both_apply(
+    live_app, stripe_api, prices
+):
+    """A customer with no Kith member (made at Stripe directly) has no row to lock, so two
+    different events of one new subscription can both find no subscription row and insert
+    one: the second insert fails on the unique index. It is applied once more (finding the
+    row), where it answered 500 and waited for Stripe's retry. The test holds inserts into
+    ``subscriptions`` (a SHARE lock) until both deliveries wait to insert."""
+    database = live_app.extensions["kith.db"]
+    subscription = {"customer": paying_customer(stripe_api, "nobody-here@example.com")}
+    subscription["id"] = subscribe(stripe_api, subscription["customer"], prices["monthly"])
+    events = [make_event(kind, subscription) for kind in (
+        "customer.subscription.created", "customer.subscription.updated")]  # fmt: skip
+    answers: dict[str, tuple[int, str]] = {}
+
+    def deliver(event: dict) -> None:
+        body, headers = signed(event)
+        response = live_app.test_client().post("/webhooks/stripe", data=body, headers=headers)
+        answers[event["type"]] = (response.status_code, response.text.strip())
+
+    threads = [threading.Thread(target=deliver, args=(event,)) for event in events]
+    try:
+        with database.engine.connect() as holder:
+            holder.execute(text("LOCK TABLE subscriptions IN SHARE MODE"))
+            for thread in threads:
+                thread.start()
+            deadline = time.monotonic() + 10
+            while _waiting_on_a_lock(database) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _waiting_on_a_lock(database) == 2, "both should wait to insert the row"
+            holder.commit()
+        for thread in threads:
+            thread.join(10)
+        assert set(answers.values()) == {(200, "applied")}, answers
+        with database.transaction() as session:
+            rows = select(func.count()).where(
+                Subscription.stripe_subscription_id == subscription["id"]
+            )
+            assert session.scalar(rows) == 1
+    finally:
+        with database.transaction() as session:
+            ids = [event["id"] for event in events]
+            session.execute(delete(StripeEvent).where(StripeEvent.id.in_(ids)))
+            session.execute(
+                delete(Subscription).where(
+                    Subscription.stripe_subscription_id == subscription["id"]
+                )
+            )
