@@ -24,7 +24,10 @@ from rq.serializers import JSONSerializer
 from app import embedded_redis
 from app.ops import logs
 
-QUEUES = ("mail", "send", "default")
+# Workers take jobs from the first queue that has one: sign-in links and confirmations first,
+# then conversation mail (reply notifications, digests), then issue sends.
+QUEUES = ("mail", "notify", "send", "default")
+WAITING_SECONDS = 120  # how long "a run is waiting" holds if its job is lost without Redis
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +106,17 @@ def enqueue(
         else:
             queue(queue_name).enqueue_call(func, args=args, **options)
 
+    _reconnecting(put)
+
+
+def _reconnecting(action: Callable[[], Any]) -> Any:
+    """Run ``action``; once more after restarting an embedded Redis that went away."""
     try:
-        put()
+        return action()
     except redis.ConnectionError:
         if not _forget_embedded(current_app._get_current_object()):
             raise
-        put()
+        return action()
 
 
 def available() -> bool:
@@ -145,6 +153,41 @@ def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:
         log.exception("could not queue %s", func)
         return False
     return True
+
+
+def enqueue_once(func: str, *, queue_name: str) -> bool:
+    """Queue a run of ``func`` (a job that works through whatever is due in the database)
+    unless one is waiting already: a burst of callers, as every reply asking for its
+    notifications, costs one job, not one each, and a backlog never fills a queue.
+
+    The job calls ``started(func)`` first, so what is committed after that gets a new run.
+    False (logged) if Redis is down; the caller's maintenance task queues it later.
+    """
+    waiting = _waiting_key(func)
+
+    def put() -> None:
+        if connection().set(waiting, 1, nx=True, ex=WAITING_SECONDS):
+            try:
+                enqueue(func, queue_name=queue_name, retry=Retry(max=3, interval=[10, 60, 300]))
+            except Exception:
+                connection().delete(waiting)
+                raise
+
+    try:
+        _reconnecting(put)
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        log.exception("could not queue %s", func)
+        return False
+    return True
+
+
+def started(func: str) -> None:
+    """Called first by a job queued with ``enqueue_once``: the next call queues another run."""
+    connection().delete(_waiting_key(func))
+
+
+def _waiting_key(func: str) -> str:
+    return f"kith:waiting:{func}"
 
 
 RESTART_WAIT_SECONDS = 1.0

@@ -14,7 +14,7 @@ from flask import current_app
 
 from app.db import transaction, utcnow
 from app.discussions import digest, mailing, notifications
-from app.queue import enqueue_mail, job
+from app.queue import enqueue_once, job, started
 from app.sending.transport import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ def _settings():
 @job
 def send_notifications() -> int:
     """Mail a batch of unsent notifications; returns how many went out."""
+    started(notifications.NOTIFY_JOB)
     settings = _settings()
     with transaction() as session:
         ids = notifications.unsent(session)
@@ -54,13 +55,14 @@ def resend_stale_notifications() -> bool:
 @job
 def send_digests() -> int:
     """Mail one batch of due digests, and queue the next batch; returns how many went out."""
+    started(digest.DIGEST_JOB)
     try:
         tally, more = run_digests()
     except DeliveryError as error:
         log.warning("digests wait: cannot reach the mail server (%s)", error)
         return 0
     if more:
-        enqueue_mail(digest.DIGEST_JOB)
+        queue_digests()
     return tally.sent
 
 
@@ -83,4 +85,9 @@ def queue_due_digests() -> bool:
     Cheap when nobody is due, which is almost every time it runs."""
     with transaction() as session:
         anyone = digest.due(session, utcnow(), limit=1)
-    return bool(anyone) and enqueue_mail(digest.DIGEST_JOB)
+    return bool(anyone) and queue_digests()
+
+
+def queue_digests() -> bool:
+    """One run of the digest job waits at most (every worker's maintenance asks for it)."""
+    return enqueue_once(digest.DIGEST_JOB, queue_name="notify")

@@ -21,7 +21,7 @@ from app.discussions.mailing import NOTHING, TAKEN, Outgoing, one_line
 from app.discussions.models import Notification, Post
 from app.members import access, tokens
 from app.members.models import Member
-from app.queue import enqueue_mail
+from app.queue import enqueue_once
 
 NOTIFY_JOB = "app.discussions.jobs.send_notifications"
 BATCH = 200  # rows per job; a fuller queue gets another job
@@ -32,9 +32,11 @@ GIVE_UP_AFTER = timedelta(days=3)  # news this old is no news: marked done witho
 def enqueue() -> bool:
     """Queue the mail for every unsent notification. Call it after the posting commit.
 
-    False (logged) when Redis is down: the worker's maintenance sends them a minute later.
+    One run waits at most, on the ``notify`` queue (behind sign-in mail, ahead of issue
+    sends): a busy conversation never fills the queues with a job per reply. False (logged)
+    when Redis is down: the worker's maintenance sends them a minute later.
     """
-    return enqueue_mail(NOTIFY_JOB)
+    return enqueue_once(NOTIFY_JOB, queue_name="notify")
 
 
 def unsent(

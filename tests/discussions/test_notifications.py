@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from rq import Queue
+from rq.serializers import JSONSerializer
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session
 
@@ -15,8 +17,11 @@ from app.discussions import jobs, notifications, service
 from app.discussions.mailing import TAKEN, Outgoing
 from app.discussions.models import Notification, Post, Thread
 from app.issues.models import Issue
+from app.members import service as members
 from app.members import tokens
 from app.members.models import Member
+from app.members.views import LOGIN_JOB
+from app.queue import enqueue_mail
 from tests.conftest import run_jobs
 from tests.discussions.conftest import publish_issue
 from tests.smtp_sink import Fault
@@ -275,3 +280,30 @@ def test_a_reply_on_the_web_is_mailed_without_waiting_for_maintenance(
     assert response.status_code == 303
     run_jobs(app)  # the job the view queued, not the maintenance sweep
     assert smtp.counts() == {"free@example.com": 1}
+
+
+def test_a_busy_conversation_waits_as_one_job_behind_sign_in_mail(
+    app, session, thread, people, smtp, redis
+):
+    """Every reply asks for its notifications; one run waits at most, on its own queue, so a
+    sign-in link queued after a burst of replies goes out first (the soak saw 4,604 waiting
+    notification jobs on the sign-in mail's queue)."""
+    first = service.create_post(session, people["free"], thread, "Who has a starter to share?")
+    for number in range(12):
+        service.create_post(session, people["paid"], thread, f"Me, {number}.", parent_id=first.id)
+    session.commit()
+    with app.app_context():
+        for _ in range(12):  # each reply's view asks after its commit
+            assert notifications.enqueue()
+        link = members.start_login(session, people["invite"])
+        session.commit()
+        assert enqueue_mail(LOGIN_JOB, link.nonce)
+    queues = {name: Queue(name, connection=redis, serializer=JSONSerializer) for name in
+              ("mail", "notify")}  # fmt: skip
+    assert (queues["mail"].count, queues["notify"].count) == (1, 1)
+    run_jobs(app)
+    assert "invite@example.com" in smtp.received[0].message["To"]  # the link went first
+    assert smtp.counts()["free@example.com"] == 12  # each reply mailed once
+    with app.app_context():
+        assert notifications.enqueue()  # the run has started: a new reply gets a new run
+    assert queues["notify"].count == 1
