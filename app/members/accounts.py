@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app import webhooks
 from app.config import Settings
-from app.members import invites, service, tokens
+from app.members import audience, invites, service, tokens
 from app.members.models import ConsentEvent, Member
 from app.members.subscriptions import record_consent
 
@@ -138,10 +138,12 @@ def export_data(session: Session, member: Member) -> dict[str, Any]:
 def delete_account(session: Session, member: Member, *, ip: str | None) -> None:
     """Erase the member. Their consent history stays, tied only to a hash of the address;
     their posts, deliveries and bounces stay without them (the foreign keys go NULL). What
-    copied their address or name into text forgets it: webhook events, invitation notes.
+    copied their address or name into text forgets it: webhook events, invitation notes, the
+    consent records of members an editor added.
     """
     webhooks.member_deleted(session, member)
     invites.forget_giver(session, member)
+    audience.forget_adder(session, member)
     session.add(
         ConsentEvent(
             member_id=None,

@@ -96,6 +96,19 @@ def add_member(
     return member
 
 
+def forget_adder(session: Session, editor: Member) -> None:
+    """Before ``editor`` is erased: the consent records of the members they added by hand name
+    them by address ("added by ann@example.com"), which would outlive them; now "added by a
+    former editor". The records stay: they still say the member was added, not how to reach
+    who did it."""
+    added = select(ConsentEvent).where(
+        ConsentEvent.action == "added", ConsentEvent.detail.contains(editor.email, autoescape=True)
+    )
+    for event in session.scalars(added):
+        event.detail = event.detail.replace(editor.email, "a former editor")
+    session.flush()
+
+
 def set_tags(session: Session, member_ids: list[int], names: Iterable[str], *, add: bool) -> int:
     """Add (or remove) tags on many members at once; returns how many pairs changed."""
     ids = tag_ids(session, names) if add else _existing_tag_ids(session, names)

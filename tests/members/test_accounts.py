@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from app.members import tokens
+from app.members import audience, tokens
 from app.members.models import ConsentEvent, Member
 from app.members.subscriptions import record_consent
 from tests.conftest import csrf_token, make_member, run_jobs, sign_in
@@ -130,6 +130,29 @@ def test_delete_erases_the_member_and_keeps_only_hashed_consent(client, session)
     assert all(event.member_id is None for event in events)
     assert {event.email_hash for event in events} == {tokens.email_hash("me@example.com")}
     assert client.get("/account").status_code == 302  # signed out
+
+
+def test_an_erased_editor_leaves_the_consent_records_of_members_they_added(client, session):
+    """ "added by ann@example.com" would outlive Ann's erasure; the record stays, nameless."""
+    editor = make_member(session, email="ann@example.com", role="editor")
+    added = audience.add_member(session, "bo@example.com", editor=editor.email)
+    by_token = audience.add_member(
+        session, "cy@example.com", editor=f"{editor.email} with the API token “writer”"
+    )
+    other = audience.add_member(session, "di@example.com", editor="zed@example.com")
+    session.commit()
+    sign_in(client, editor)
+    assert post(client, "/account/delete", confirm_email="ann@example.com").status_code == 302
+    session.expire_all()
+    details = {
+        event.member_id: event.detail
+        for event in session.scalars(select(ConsentEvent).where(ConsentEvent.action == "added"))
+    }
+    assert details == {
+        added.id: "added by a former editor",
+        by_token.id: "added by a former editor with the API token “writer”",
+        other.id: "added by zed@example.com",
+    }
 
 
 @pytest.mark.parametrize(
