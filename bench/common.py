@@ -203,13 +203,14 @@ def _spawn(command: list[str], env: dict[str, str], log: Path | None) -> subproc
 
 
 def browse(base: str, method: str, path: str, cookies: dict[str, str] | None = None,
-           form: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+           form: dict[str, str] | None = None,
+           headers: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
     """One request as a browser makes it, on a fresh connection (gunicorn's sync workers close
     each one): the status and body, with any cookies the response sets stored into
     ``cookies``. Raises OSError when the connection fails."""
     host = urlsplit(base)
     connection = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
-    headers = {}
+    headers = dict(headers or {})
     if cookies:
         headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
     body = None

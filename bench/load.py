@@ -240,10 +240,9 @@ def report(args, idle: Tally, loaded: Tally, send_idle: float, send_loaded: floa
     return met
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_site_arguments(parser: argparse.ArgumentParser) -> None:
+    """The send's, the site's and its clients' options (bench/floods.py takes them too)."""
     parser.add_argument("--recipients", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=30, help="the site-alone phase")
     parser.add_argument("--clients", type=int, default=20, help="half of them signed in")
     parser.add_argument("--think", type=float, default=0.5, help="mean seconds between a "
                         "client's requests; 0 drives the site as hard as it goes")  # fmt: skip
@@ -251,17 +250,30 @@ def main() -> None:
                         "form allows 20 a minute from one address)")  # fmt: skip
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=4, help="per gunicorn worker (gthread)")
-    args = parser.parse_args()
+
+
+def fresh_start(database: str):
+    """The SMTP sink (process, port), a new scratch database's URL and its migrated app, and
+    Redis emptied of an earlier run's rate-limit counters."""
+    from app.queue import connection
+
     sink, port = start_sink()
-    database_url = scratch_postgres(DATABASE)
+    database_url = scratch_postgres(database)
     app = migrated_app(database_url)
     app.extensions["kith.redis_url"] = REDIS_URL
+    with app.app_context():
+        connection(app).flushdb()
+    return sink, port, database_url, app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_site_arguments(parser)
+    parser.add_argument("--seconds", type=float, default=30, help="the site-alone phase")
+    args = parser.parse_args()
+    sink, port, database_url, app = fresh_start(DATABASE)
     processes = [sink]
     try:
-        from app.queue import connection
-
-        with app.app_context():
-            connection(app).flushdb()  # the rate limiter's counters of an earlier run
         site, sends = seed(app, args.recipients, args.members)
         progress("seeded")
         env = kith_env(database_url, port)
