@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import multiprocessing
 import os
 import secrets
 import threading
@@ -68,17 +69,19 @@ class Flooder:
     answers: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
 
-def flood(base: str, code: str, flooder: Flooder, stop_at: threading.Event) -> None:
-    """Post the three forms in turn until ``stop_at``, with the form token of one visit to the
-    sign-in page (a session's token is good for every form of the session)."""
+def flood(base: str, code: str, flooder: Flooder, pause: float, ready, go, stop_at) -> None:
+    """Visit the sign-in page once for a form token (a session's token is good for all its
+    forms), say ``ready``; from ``go`` on, post the three forms in turn until ``stop_at``."""
     headers = {"X-Forwarded-For": flooder.address}
     cookies: dict[str, str] = {}
     status, page = browse(base, "GET", "/login", cookies, headers=headers)
     token = CSRF_INPUT.search(page)
+    ready.wait()
     if status != 200 or not token:
         raise SystemExit(f"the sign-in page answered {status} to a flooder")
+    go.wait()
     for turn in itertools.count():
-        if stop_at.is_set():
+        if stop_at.wait(pause) if pause else stop_at.is_set():
             return
         kind = KINDS[turn % len(KINDS)]
         path = FLOODS[kind][0].format(guess=secrets.token_urlsafe(24), code=code)
@@ -95,8 +98,11 @@ KINDS = list(FLOODS)
 
 def limit_kept(answers: list[int], limit: int, seconds: float) -> bool:
     """Refused only past the limit: the first ``limit`` answered, and no more than ``limit``
-    per minute window (fixed windows, each from a first request) over ``seconds``."""
+    per minute window (fixed windows, each from a first request) over ``seconds``. False when
+    the flooder never reached the limit (nothing was shown)."""
     answered = [status != 429 for status in answers]
+    if len(answers) <= limit:
+        return False
     windows = math.ceil(seconds / 60) + 1
     return all(answered[:limit]) and sum(answered) <= limit * windows
 
@@ -107,16 +113,42 @@ def web_rss(master_pid: int, peak: dict[int, float], stop_at: threading.Event) -
             peak[pid] = max(peak.get(pid, 0.0), rss_mb(pid))
 
 
-def measured_send(app, issue, site, readers, args, flooders: list[Flooder], code: str):
-    """A send of ``issue`` while the site is driven (and the flood runs, if any flooders)."""
-    stop_flood = threading.Event()
-    threads = [threading.Thread(target=flood, args=(site.base, code, flooder, stop_flood))
-               for flooder in flooders]  # fmt: skip
+def flood_process(base: str, code: str, addresses: list[str], pause: float, ready, go,
+                  stop_at, results) -> None:  # fmt: skip
+    """The flooders, in a process of their own: in the clients' process their threads would
+    take the interpreter from the site's clients and slow the figures, not the site. Sets
+    ``ready`` once every flooder holds its form token."""
+    flooders = [Flooder(address) for address in addresses]
+    all_ready = threading.Barrier(len(flooders) + 1)
+    threads = [threading.Thread(target=flood, args=(base, code, flooder, pause, all_ready, go,
+                                                    stop_at)) for flooder in flooders]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    all_ready.wait()
+    ready.set()
+    for thread in threads:
+        thread.join()
+    results.put([(flooder.address, dict(flooder.answers)) for flooder in flooders])
+
+
+def measured_send(app, issue, site, readers, args, code: str, flooding: bool):
+    """A send of ``issue`` while the site is driven (and the flood runs, if ``flooding``);
+    the site's tally, the send's rate, its seconds and the flooders with their answers."""
+    spawn = multiprocessing.get_context("spawn")
+    ready, go, stop_flood, results = spawn.Event(), spawn.Event(), spawn.Event(), spawn.Queue()
+    count = args.flooders if flooding else 0
+    addresses = [f"10.77.{n // 250}.{n % 250 + 1}" for n in range(count)]
+    flooders = spawn.Process(
+        target=flood_process,
+        args=(site.base, code, addresses, args.flood_pause, ready, go, stop_flood, results),
+    )
+    flooders.start()
+    if not ready.wait(120):
+        raise SystemExit("the flooders did not get ready")
     with app.app_context():
         start = time.perf_counter()
         send_id, sent = start_send(issue)
-        for thread in threads:
-            thread.start()
+        go.set()
         seconds = []
 
         def until_sent() -> None:
@@ -125,16 +157,19 @@ def measured_send(app, issue, site, readers, args, flooders: list[Flooder], code
 
         tally = drive(site, readers, args, until_sent)
     stop_flood.set()
-    for thread in threads:
-        thread.join()
-    return tally, sent / seconds[0], seconds[0]
+    answered = results.get(timeout=120)
+    flooders.join()
+    flooded = [Flooder(address, defaultdict(list, answers)) for address, answers in answered]
+    return tally, sent / seconds[0], seconds[0], flooded
 
 
 def report(args, base: Tally, flooded: Tally, rates, flooders, seconds, peak, alive) -> bool:
     print(
         f"{args.recipients:,} recipients, 2 workers, smtp-sink; gunicorn {args.web_workers} "
         f"workers × {args.threads} threads; {args.clients} clients thinking {args.think} s; "
-        f"{len(flooders)} flooders, each its own address, without pause; flood {seconds:.0f} s"
+        f"{len(flooders)} flooders, each its own address, "
+        f"{f'{args.flood_pause} s apart' if args.flood_pause else 'without pause'}; "
+        f"flood {seconds:.0f} s"
     )
     counts: dict[str, Counter] = defaultdict(Counter)
     for flooder in flooders:
@@ -179,6 +214,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_site_arguments(parser)
     parser.add_argument("--flooders", type=int, default=50)
+    parser.add_argument("--flood-pause", type=float, default=0.0, help="seconds a flooder "
+                        "waits between requests (0: none, as fast as answers come)")  # fmt: skip
     args = parser.parse_args()
     sink, port, database_url, app = fresh_start(DATABASE)
     processes = [sink]
@@ -200,11 +237,10 @@ def main() -> None:
         stop_sampling = threading.Event()
         sampler = threading.Thread(target=web_rss, args=(web.pid, peak, stop_sampling))
         sampler.start()
-        base, base_rate, _ = measured_send(app, sends[1], site, readers, args, [], code)
+        base, base_rate, _, _ = measured_send(app, sends[1], site, readers, args, code, False)
         progress(f"send beside the site: {base_rate:,.0f} messages/s")
-        flooders = [Flooder(f"10.77.{n // 250}.{n % 250 + 1}") for n in range(args.flooders)]
-        flooded, flooded_rate, seconds = measured_send(
-            app, sends[2], site, readers, args, flooders, code
+        flooded, flooded_rate, seconds, flooders = measured_send(
+            app, sends[2], site, readers, args, code, True
         )
         progress(f"send beside the site and the flood: {flooded_rate:,.0f} messages/s")
         stop_sampling.set()

@@ -12,7 +12,7 @@ pytestmark = needs_servers("the floods benchmark")
 
 def test_floods_benchmark_refuses_only_past_the_limits():
     output = run_bench(
-        "floods.py --recipients 2000 --flooders 3 --clients 4 --members 2 --think 0",
+        "floods.py --recipients 6000 --flooders 3 --clients 4 --members 2 --think 0",
         database=("BENCH_FLOODS_DATABASE", "kith_bench_floods_smoke"),
     )
     for kind, limit in (("magic-link request", 10), ("guessed magic link", 20),
