@@ -135,24 +135,18 @@ def available() -> bool:
     return False
 
 
+MAIL_RETRY = Retry(max=3, interval=[10, 60, 300])  # a mail job fails for good after 3 tries
+
+
 def enqueue_mail(func: str, *args: Any, job_id: str | None = None) -> bool:
     """Queue a transactional email, retried with backoff; False (logged) if Redis is down.
 
     The rows the job reads are already committed, so a caller can tell the reader to try
     again rather than fail the request.
     """
-    try:
-        enqueue(
-            func,
-            *args,
-            queue_name="mail",
-            job_id=job_id,
-            retry=Retry(max=3, interval=[10, 60, 300]),
-        )
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        log.exception("could not queue %s", func)
-        return False
-    return True
+    return _queued(
+        func, lambda: enqueue(func, *args, queue_name="mail", job_id=job_id, retry=MAIL_RETRY)
+    )
 
 
 def enqueue_once(func: str, *, queue_name: str) -> bool:
@@ -168,13 +162,18 @@ def enqueue_once(func: str, *, queue_name: str) -> bool:
     def put() -> None:
         if connection().set(waiting, 1, nx=True, ex=WAITING_SECONDS):
             try:
-                enqueue(func, queue_name=queue_name, retry=Retry(max=3, interval=[10, 60, 300]))
+                enqueue(func, queue_name=queue_name, retry=MAIL_RETRY)
             except Exception:
                 connection().delete(waiting)
                 raise
 
+    return _queued(func, lambda: _reconnecting(put))
+
+
+def _queued(func: str, put: Callable[[], Any]) -> bool:
+    """Run ``put``; False, logged, when Redis cannot be reached."""
     try:
-        _reconnecting(put)
+        put()
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         log.exception("could not queue %s", func)
         return False
