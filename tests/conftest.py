@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
 
-from app import create_app, embedded_redis
+from app import create_app, embedded_redis, queue
 from app.db import make_engine, normalize_url
 from app.members.models import Member
 from app.migrations import upgrade_database
@@ -129,9 +129,17 @@ def app(request, engine, redis_url, tmp_path, app_overrides) -> Iterator[Flask]:
     yield app
     outer.rollback()
     connection.close()
-    app.extensions["kith.db"].engine.dispose()  # in case a command (e.g. migrations) used it
-    if "kith.redis" in app.extensions:
-        app.extensions["kith.redis"].close()
+    close_app(app)  # in case a command (e.g. migrations) used the engine
+
+
+def close_app(app: Flask) -> None:
+    """Close what an app a test made holds open: its database pool and its Redis client.
+
+    Dropped unclosed, they are closed by the garbage collector at some later moment, and
+    the ResourceWarning lands on whichever test is running then, or on the session's end.
+    """
+    app.extensions["kith.db"].engine.dispose()
+    queue.close(app)
 
 
 @pytest.fixture

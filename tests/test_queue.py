@@ -13,7 +13,7 @@ import redis
 from app import embedded_redis
 from app.members import service as members
 from app.queue import enqueue
-from tests.conftest import SECRET
+from tests.conftest import SECRET, close_app
 
 KITH = str(Path(sys.executable).parent / "kith")
 
@@ -59,7 +59,7 @@ def test_kith_worker_sends_a_queued_login_email_into_the_outbox(tmp_path, redis_
             token = members.start_login(session, members.create_editor(session, "ed@example.com"))
             nonce = token.nonce
         enqueue("app.members.jobs.send_login_email", nonce, queue_name="mail")
-    app.extensions["kith.db"].engine.dispose()
+    close_app(app)
 
     result = subprocess.run(
         [KITH, "worker", "--burst"],

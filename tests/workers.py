@@ -38,7 +38,7 @@ from app.migrations import all_models, upgrade_database
 from app.sending import service as sending
 from app.sending.jobs import enqueue_send
 from app.sending.models import Delivery, Send
-from tests.conftest import POSTGRES_URL, SECRET
+from tests.conftest import POSTGRES_URL, SECRET, close_app
 from tests.smtp_sink import SMTPSink
 from tests.test_up import free_port
 
@@ -296,9 +296,7 @@ class Kith:
                 yield kith
             finally:
                 kith.workers.close()
-                app.extensions["kith.db"].engine.dispose()
-                if "kith.redis" in app.extensions:
-                    app.extensions["kith.redis"].close()
+                close_app(app)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.migrations import upgrade_database
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, SECRET, reset_postgres  # noqa: F401
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, SECRET, close_app, reset_postgres  # noqa: F401
 from tests.test_up import free_port
 
 # The session's one Chromium (``browser``) lives in tests/conftest.py: a second Playwright
@@ -60,7 +60,7 @@ def live_kith(tmp_path, redis_url, database_url: str | None = None, **settings):
         server.shutdown()
         thread.join(timeout=5)
         server.server_close()
-        app.extensions["kith.db"].engine.dispose()
+        close_app(app)
         if on_postgres:
             reset_postgres(database_url)
             upgrade_database(app)

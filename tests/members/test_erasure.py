@@ -40,7 +40,7 @@ from app.members.models import ConsentEvent, Member
 from app.ops import logs
 from app.sending import service as sending
 from app.sending.jobs import enqueue_send
-from tests.conftest import POSTGRES_URL, SECRET, csrf_token, run_jobs
+from tests.conftest import POSTGRES_URL, SECRET, close_app, csrf_token, run_jobs
 from tests.members.test_subscriptions import LINK, form_token
 from tests.smtp_sink import Fault, SMTPSink
 from tests.webhooks.conftest import Receiver, make_endpoint, receiving
@@ -84,9 +84,7 @@ def kith(erasure_database, redis_url, redis, smtp, tmp_path) -> Iterator[Flask]:
     for handler in [h for h in root.handlers if isinstance(h, logs._KithJSONHandler)]:
         root.removeHandler(handler)
     root.setLevel(level)
-    app.extensions["kith.db"].engine.dispose()
-    if "kith.redis" in app.extensions:
-        app.extensions["kith.redis"].close()
+    close_app(app)
 
 
 def work(app: Flask) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, text
 from app import create_app
 from app.members.models import Member
 from app.payments.models import StripeEvent, Subscription
-from tests.conftest import SECRET
+from tests.conftest import SECRET, close_app
 from tests.payments.conftest import make_event, paying_customer, signed, subscribe
 
 
@@ -26,7 +26,7 @@ def live_app(database_url, app_overrides, tmp_path, redis_url):
     config = {"database_url": database_url, "instance_path": tmp_path, "redis_url": redis_url}
     app = create_app(config | {"secret_key": SECRET, "page_cache_seconds": 0} | app_overrides)
     yield app
-    app.extensions["kith.db"].engine.dispose()
+    close_app(app)
 
 
 def test_concurrent_duplicates_apply_once(live_app, stripe_api, prices):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app import create_app
 from app.members.models import Member
 from app.payments.models import StripeEvent, Subscription
-from tests.conftest import SECRET, sign_in
+from tests.conftest import SECRET, close_app, sign_in
 from tests.payments.conftest import make_event, paying_customer, signed, subscribe
 from tests.workers import migrate
 
@@ -29,7 +29,7 @@ def outage_app(private_postgres, app_overrides, redis_url, tmp_path) -> Iterator
         config | {"redis_url": redis_url, "page_cache_seconds": 0} | app_overrides,
     )
     yield app
-    app.extensions["kith.db"].engine.dispose()
+    close_app(app)
 
 
 def stored(app: Flask, member_id: int) -> tuple[int, int, str]:

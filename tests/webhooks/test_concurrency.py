@@ -15,7 +15,7 @@ from app import create_app
 from app.db import utcnow
 from app.webhooks import endpoints, jobs, outbox, service
 from app.webhooks.models import EVENT_TYPES, WebhookEndpoint, WebhookEvent
-from tests.conftest import SECRET
+from tests.conftest import SECRET, close_app
 
 JOBS = 4
 
@@ -30,7 +30,7 @@ def live_app(database_url, tmp_path, redis_url):
     with app.extensions["kith.db"].transaction() as session:
         session.execute(delete(WebhookEndpoint))  # deliveries and attempts go with it
         session.execute(delete(WebhookEvent))
-    app.extensions["kith.db"].engine.dispose()
+    close_app(app)
 
 
 def test_concurrent_jobs_for_one_delivery_make_one_request(live_app, receiver):
