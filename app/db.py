@@ -1,22 +1,25 @@
 """Engine, sessions and the declarative Base.
 
 Edges (views, jobs, CLI) open ``with transaction() as session:``; services only ``flush()``.
-The database is the source of truth for everything Kith knows.
+Pages that only read (and write at most single-statement upserts) open ``with reading()``,
+autocommitted on PostgreSQL. The database is the source of truth for everything Kith knows.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -26,10 +29,15 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     insert,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -93,10 +101,42 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Last in, first out: the connections in use stay warm and need no ping (see below).
+    engine = create_engine(url, pool_use_lifo=True)
+    _ping_after_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has sat unused for a while.
+
+    ``pool_pre_ping`` pings on every checkout: a round trip per request, and under a send each
+    round trip waits for a core. A connection handed back a moment ago is alive unless the
+    server died in that moment, and then the request fails as it would have mid-flight, and
+    the disconnect invalidates the whole pool, so the next requests reconnect.
+    """
+
+    @event.listens_for(engine.pool, "checkin")
+    def _note_idle(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # freshly connected, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - any failure means "use another connection"
+            raise DisconnectionError() from error  # the pool replaces it and tries again
 
 
 BEGIN = "sqlite_begin"  # an execution option: "IMMEDIATE" for writing transactions
+AUTOCOMMIT = "kith_autocommit"  # in Session.info: each statement commits on its own
+READING_METHODS = frozenset({"GET", "HEAD"})  # requests whose opening read is autocommitted
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -173,19 +213,28 @@ class Database:
         session = _take_opening_read(keep=not immediate) or self.session_factory()
         if immediate:
             session.connection(execution_options={BEGIN: "IMMEDIATE"})
-        in_request = has_request_context()
-        if in_request:
-            g.kith_open_transactions = g.get("kith_open_transactions", 0) + 1
-        try:
+        with _unit_of_work(session):
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            if in_request:
-                g.kith_open_transactions -= 1
-            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A page's reads, on PostgreSQL each committed on its own (autocommit): no BEGIN and
+        no COMMIT, two round trips fewer, and under a send each round trip waits for a core.
+
+        For views that only read, or write single statements whose effect stands alone (an
+        upsert of a read marker): there is no transaction to roll back. It continues a GET
+        request's opening read, which is read the same way.
+        """
+        session = _take_opening_read(keep=True, reading=True) or self._reading_session()
+        with _unit_of_work(session):
+            yield session
+
+    def _reading_session(self) -> Session:
+        session = self.session_factory()
+        if self.bound is None and self.engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            session.info[AUTOCOMMIT] = True
+        return session
 
     @contextmanager
     def opening_read(self) -> Iterator[Session]:
@@ -203,7 +252,8 @@ class Database:
                 yield session
             return
         _take_opening_read(keep=False)
-        session = self.session_factory()
+        reads_only = request.method in READING_METHODS
+        session = self._reading_session() if reads_only else self.session_factory()
         try:
             yield session
         except BaseException:
@@ -212,14 +262,35 @@ class Database:
         g.kith_opening_read = session
 
 
-def _take_opening_read(*, keep: bool) -> Session | None:
-    """The request's opening read, taken over (``keep``) or closed; None if there is none."""
+def _take_opening_read(*, keep: bool, reading: bool = False) -> Session | None:
+    """The request's opening read, taken over (``keep``) or closed; None if there is none.
+
+    A transaction cannot continue an autocommitted read (a GET's): it gets its own session,
+    and the round trips stay the same (its BEGIN moves after the member's read)."""
     if not has_request_context() or (session := g.pop("kith_opening_read", None)) is None:
         return None
-    if keep:
+    if keep and (reading or not session.info.get(AUTOCOMMIT)):
         return session
     session.close()
     return None
+
+
+@contextmanager
+def _unit_of_work(session: Session) -> Iterator[None]:
+    """Commit on success, roll back on any error, close; count it as open in a request."""
+    in_request = has_request_context()
+    if in_request:
+        g.kith_open_transactions = g.get("kith_open_transactions", 0) + 1
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if in_request:
+            g.kith_open_transactions -= 1
+        session.close()
 
 
 def _close_opening_read(_error: BaseException | None = None) -> None:
@@ -233,6 +304,54 @@ def without_flush_wait(session: Session) -> None:
     so that a page view does not queue for the disk behind a big send's writes."""
     if session.connection().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def upsert(
+    session: Session,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    keys: list[str],
+    changes: Callable[[Any], dict[str, Any]],
+    only_if: ColumnElement[bool] | None = None,
+    wait_for_disk: bool = True,
+) -> None:
+    """INSERT … ON CONFLICT DO UPDATE on either backend: insert ``rows``; where ``keys``
+    already exist, apply ``changes(excluded)`` instead, to the rows where ``only_if`` holds.
+
+    One statement, so two processes writing the same row at once never lose an increment,
+    and it stands alone in an autocommitted ``reading``. ``wait_for_disk=False`` (one row,
+    for writes whose loss in a crash costs nothing) is ``without_flush_wait`` inside the
+    statement itself, where a ``SET LOCAL`` before it would have no transaction to act on.
+    """
+    if not rows:
+        return
+    dialect_insert = _dialect_insert(session)
+    if dialect_insert is postgresql_insert and not wait_for_disk:
+        [row] = rows
+        values = select(*(bindparam(None, value, table.c[key].type) for key, value in row.items()))
+        no_flush_wait = func.set_config("synchronous_commit", "off", True) == "off"
+        statement = dialect_insert(table).from_select(list(row), values.where(no_flush_wait))
+    else:
+        statement = dialect_insert(table).values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=keys, set_=changes(statement.excluded), where=only_if
+        )
+    )
+
+
+def insert_if_missing(session: Session, table: Table, row: dict[str, Any], *, keys: list[str]):
+    """INSERT … ON CONFLICT DO NOTHING on either backend: one statement, so two processes
+    making the same row at once make one, and it stands alone in an autocommitted
+    ``reading`` (where a savepoint around a plain INSERT has no transaction to live in)."""
+    dialect_insert = _dialect_insert(session)
+    session.execute(dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys))
+
+
+def _dialect_insert(session: Session):
+    postgres = session.connection().dialect.name == "postgresql"
+    return postgresql_insert if postgres else sqlite_insert
 
 
 def one_of_values(session: Session, column, values: list[Any]):
@@ -292,4 +411,11 @@ def transaction(*, immediate: bool = False) -> Iterator[Session]:
 def opening_read() -> Iterator[Session]:
     """The current request's opening read (see ``Database.opening_read``)."""
     with database().opening_read() as session:
+        yield session
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A page's reads for the current app (see ``Database.reading``)."""
+    with database().reading() as session:
         yield session

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from app.db import transaction
+from app.db import reading, transaction
 from app.discussions import forums, service
 from app.discussions.models import Board
 from app.web.forms import ButtonForm
@@ -92,7 +92,7 @@ def _sign_in_first():
 
 @bp.get("")
 def index():
-    with transaction() as session:
+    with reading() as session:
         rows = forums.board_index(session, viewer_in(session))
         return render_template("forum/index.html", rows=rows, button=ButtonForm(formdata=None))
 
@@ -100,7 +100,7 @@ def index():
 @bp.get("/<slug>")
 def board(slug: str):
     number = _page_number()
-    with transaction() as session:
+    with reading() as session:
         viewer, found = _readable_board(session, slug)
         page = forums.topics_page(session, viewer, found, number)
         if number > page.pages:
@@ -175,7 +175,7 @@ def _mark_read(slug: str | None):
 def search():
     query, slug = request.args.get("q", ""), request.args.get("board", "")
     number = _page_number()
-    with transaction() as session:
+    with reading() as session:
         viewer, boards = viewer_in(session), forums.all_boards(session)
         scope = [_readable_board(session, slug)[1]] if slug else boards
         page, error = None, None

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app import webhooks
-from app.db import utcnow, without_flush_wait
+from app.db import insert_if_missing, upsert, utcnow
 from app.discussions.models import REACTIONS, Notification, Post, Reaction, ReadMarker, Thread
 from app.discussions.rendering import render_post
 from app.issues.models import Issue
@@ -58,16 +58,12 @@ class PostRefused(Exception):
 
 def issue_thread(session: Session, issue: Issue) -> Thread:
     """The issue's thread, made on first use (two processes making it at once get one)."""
-    found = session.scalar(select(Thread).where(Thread.issue_id == issue.id))
-    if found is not None:
+    query = select(Thread).where(Thread.issue_id == issue.id)
+    if (found := session.scalar(query)) is not None:
         return found
-    try:
-        with session.begin_nested():
-            thread = Thread(kind="issue", issue_id=issue.id, title=issue.title)
-            session.add(thread)
-    except IntegrityError:
-        return session.scalars(select(Thread).where(Thread.issue_id == issue.id)).one()
-    return thread
+    row = {"kind": "issue", "issue_id": issue.id, "title": issue.title}
+    insert_if_missing(session, Thread.__table__, row, keys=["issue_id"])
+    return session.scalars(query).one()
 
 
 def create_post(
@@ -293,18 +289,25 @@ def _reactions(
 
 def mark_read(session: Session, member: Member, thread: Thread, *, now: datetime | None = None):
     """Everything in ``thread`` up to now is read by ``member`` (for unread markers). Nothing
-    is written when nothing was posted since their last visit: a page view stays a read."""
+    is written when nothing was posted since their last visit: a page view stays a read.
+
+    It runs in a page's autocommitted ``reading``: the write is one upsert, which also holds
+    when two tabs write at once, and it does not wait for the disk (a marker lost in a database
+    crash only shows "new" again). An upsert that changes nothing would still lock the row, so
+    the marker is read first."""
     now = now or utcnow()
-    marker = session.get(ReadMarker, (member.id, thread.id))
-    if marker is not None and marker.read_at >= min(now, thread.last_post_at):
+    markers = ReadMarker.__table__
+    known = select(markers.c.read_at).where(
+        markers.c.member_id == member.id, markers.c.thread_id == thread.id
+    )
+    if (read_at := session.scalar(known)) is not None and read_at >= min(now, thread.last_post_at):
         return
-    without_flush_wait(session)  # a marker lost in a database crash only shows "new" again
-    if marker is None:
-        try:
-            with session.begin_nested():
-                session.add(ReadMarker(member_id=member.id, thread_id=thread.id, read_at=now))
-        except IntegrityError:
-            session.get(ReadMarker, (member.id, thread.id)).read_at = now
-    else:
-        marker.read_at = now
-    session.flush()
+    upsert(
+        session,
+        markers,
+        [{"member_id": member.id, "thread_id": thread.id, "read_at": now}],
+        keys=["member_id", "thread_id"],
+        changes=lambda new: {"read_at": new.read_at},
+        only_if=markers.c.read_at < min(now, thread.last_post_at),
+        wait_for_disk=False,
+    )

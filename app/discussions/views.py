@@ -14,7 +14,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from app.db import transaction
+from app.db import reading, transaction
 from app.discussions import moderation, notifications, service, viewing
 from app.discussions.models import Post, Thread
 from app.discussions.service import MAX_BODY, PostRefused
@@ -105,7 +105,7 @@ def _optional_id(raw: str | None) -> int | None:
 
 @bp.get("/t/<int:thread_id>")
 def thread_page(thread_id: int):
-    with transaction() as session:
+    with reading() as session:
         viewer = viewer_in(session)
         thread = findable_thread(session, viewer, thread_id)
         return render_thread(viewing.open_thread(session, viewer, thread))

@@ -21,9 +21,8 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import Database, utcnow
+from app.db import Database, upsert, utcnow
 from app.insights.models import IssueReadDay
-from app.insights.upsert import upsert
 from app.issues.models import Issue
 
 EXTENSION = "kith.read_counter"

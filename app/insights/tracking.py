@@ -39,8 +39,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import upsert
 from app.insights.models import EmailOpen, IssueLink, LinkClick
-from app.insights.upsert import upsert
 from app.issues import service as issues
 from app.members.models import Member
 from app.sending.models import Delivery

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 
-from app.db import transaction
+from app.db import reading
 from app.discussions import viewing
 from app.insights import reads
 from app.issues import service
@@ -28,7 +28,7 @@ def _settings():
 @bp.get("/")
 @cached_page()
 def home():
-    with transaction() as session:
+    with reading() as session:
         issues = service.latest(session, HOME_ISSUES)
         publication = service.publication(session)
     return render_template("issues/home.html", issues=issues, publication=publication)
@@ -40,7 +40,7 @@ def archive():
     number = request.args.get("page", "1")
     if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= MAX_PAGE:
         abort(404)
-    with transaction() as session:
+    with reading() as session:
         page = service.published_page(session, int(number), _settings().issues_per_page)
     if page.number > page.pages:
         abort(404)
@@ -52,7 +52,7 @@ def archive():
 def show(slug: str):
     if not service.SLUG_PATTERN.match(slug) or len(slug) > 120:
         abort(404)
-    with transaction() as session:
+    with reading() as session:
         issue = service.published_by_slug(session, slug)
         publication = service.publication(session)
         offers = prices.offers(session, _settings())
@@ -80,7 +80,7 @@ def show(slug: str):
 @bp.get("/feed.xml")
 @cached_page()
 def feed():
-    with transaction() as session:
+    with reading() as session:
         issues = service.latest(session, FEED_ISSUES)
         publication = service.publication(session)
     entries = [

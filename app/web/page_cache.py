@@ -29,7 +29,7 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.http import parse_cookie
 
-from app.db import transaction
+from app.db import reading
 from app.insights import reads
 from app.issues import service as issues
 
@@ -59,7 +59,7 @@ class PageCache:
         if not self.due():
             return True
         try:
-            with transaction() as session:
+            with reading() as session:
                 version = issues.cache_version(session)
                 name = issues.publication(session).name
         except SQLAlchemyError:
