@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +19,6 @@ from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import (
     JSON,
     CheckConstraint,
-    ColumnElement,
     Connection,
     DateTime,
     Engine,
@@ -29,14 +28,10 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    func,
     insert,
-    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -304,54 +299,6 @@ def without_flush_wait(session: Session) -> None:
     so that a page view does not queue for the disk behind a big send's writes."""
     if session.connection().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
-def upsert(
-    session: Session,
-    table: Table,
-    rows: list[dict[str, Any]],
-    *,
-    keys: list[str],
-    changes: Callable[[Any], dict[str, Any]],
-    only_if: ColumnElement[bool] | None = None,
-    wait_for_disk: bool = True,
-) -> None:
-    """INSERT … ON CONFLICT DO UPDATE on either backend: insert ``rows``; where ``keys``
-    already exist, apply ``changes(excluded)`` instead, to the rows where ``only_if`` holds.
-
-    One statement, so two processes writing the same row at once never lose an increment,
-    and it stands alone in an autocommitted ``reading``. ``wait_for_disk=False`` (one row,
-    for writes whose loss in a crash costs nothing) is ``without_flush_wait`` inside the
-    statement itself, where a ``SET LOCAL`` before it would have no transaction to act on.
-    """
-    if not rows:
-        return
-    dialect_insert = _dialect_insert(session)
-    if dialect_insert is postgresql_insert and not wait_for_disk:
-        [row] = rows
-        values = select(*(bindparam(None, value, table.c[key].type) for key, value in row.items()))
-        no_flush_wait = func.set_config("synchronous_commit", "off", True) == "off"
-        statement = dialect_insert(table).from_select(list(row), values.where(no_flush_wait))
-    else:
-        statement = dialect_insert(table).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=keys, set_=changes(statement.excluded), where=only_if
-        )
-    )
-
-
-def insert_if_missing(session: Session, table: Table, row: dict[str, Any], *, keys: list[str]):
-    """INSERT … ON CONFLICT DO NOTHING on either backend: one statement, so two processes
-    making the same row at once make one, and it stands alone in an autocommitted
-    ``reading`` (where a savepoint around a plain INSERT has no transaction to live in)."""
-    dialect_insert = _dialect_insert(session)
-    session.execute(dialect_insert(table).values(row).on_conflict_do_nothing(index_elements=keys))
-
-
-def _dialect_insert(session: Session):
-    postgres = session.connection().dialect.name == "postgresql"
-    return postgresql_insert if postgres else sqlite_insert
 
 
 def one_of_values(session: Session, column, values: list[Any]):

@@ -16,12 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from app import webhooks
-from app.db import insert_if_missing, upsert, utcnow
+from app.db import utcnow
 from app.discussions.models import REACTIONS, Notification, Post, Reaction, ReadMarker, Thread
 from app.discussions.rendering import render_post
 from app.issues.models import Issue
 from app.members import access
 from app.members.models import Member
+from app.upserts import insert_if_missing, upsert
 from app.webhooks import payloads
 
 MAX_BODY = 20_000  # characters of markdown

@@ -21,9 +21,10 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import Database, upsert, utcnow
+from app.db import Database, utcnow
 from app.insights.models import IssueReadDay
 from app.issues.models import Issue
+from app.upserts import upsert
 
 EXTENSION = "kith.read_counter"
 ENVIRON_KEY = "kith.read_issue"  # set by the issue view; the page cache stores it with the page

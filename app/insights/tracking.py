@@ -39,12 +39,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import upsert
 from app.insights.models import EmailOpen, IssueLink, LinkClick
 from app.issues import service as issues
 from app.members.models import Member
 from app.sending.models import Delivery
 from app.sending.prepared import TRACK_MARKER
+from app.upserts import upsert
 
 NOTICE = "This newsletter counts opens and clicks."
 PERSONAL = "%%KITH_"  # the prefix of every per-recipient marker in a prepared email
