@@ -14,7 +14,7 @@ import pytest
 import redis as redis_lib
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
 from app import create_app, embedded_redis, queue
@@ -26,6 +26,29 @@ from tests import postgres_server
 from tests.postgres_server import PostgresServer
 from tests.smtp_sink import SMTPSink
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _servers_of_this_worker() -> None:
+    """Under pytest-xdist (``-n``), give each worker process its own PostgreSQL database
+    (``test_gw1`` for ``test``) and Redis database (15, 14, … down from the given one), so
+    workers never see each other's rows or keys. Set before anything reads the variables:
+    names derived from them (``_faults``, ``_erasure``, the benchmarks' Redis) follow."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1", …
+    if not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    if database := os.environ.get("TEST_DATABASE_URL"):
+        url = make_url(database)
+        url = url.set(database=f"{url.database}_{worker}")
+        os.environ["TEST_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    redis_url = make_url(os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL))
+    redis_database = int(redis_url.database or 0) - number
+    assert redis_database >= 0, f"too many workers for Redis databases below {redis_url}"
+    os.environ["TEST_REDIS_URL"] = str(redis_url.set(database=str(redis_database)))
+
+
+_servers_of_this_worker()
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 SECRET = "test-secret-key-that-is-long-enough-for-hmac"
@@ -33,8 +56,16 @@ SAVEPOINTS = re.compile(r"(RELEASE |ROLLBACK TO )?SAVEPOINT ")
 
 
 def reset_postgres(url: str) -> None:
-    """Empty the test database completely so migrations run from nothing."""
-    engine = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    """Empty the test database completely so migrations run from nothing (creating it first
+    if it is a pytest-xdist worker's own, new)."""
+    parsed = make_url(normalize_url(url))
+    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
+        if not connection.scalar(exists, {"name": parsed.database}):
+            connection.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    server.dispose()
+    engine = create_engine(parsed, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
@@ -72,7 +103,7 @@ def engine(database_url):
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     """The machine's Redis (database 15) when reachable, else Kith's embedded one."""
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
     try:
         with redis_lib.Redis.from_url(url, socket_connect_timeout=1) as client:
             client.ping()

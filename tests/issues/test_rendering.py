@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -23,6 +24,17 @@ def test_commonmark_with_tables_footnotes_strikethrough_and_code():
     assert 'class="footnote-ref"' in html and "the note" in html
     assert '<code class="language-python">' in html
     assert "<blockquote>" in html
+
+
+def test_repeated_headings_get_distinct_anchors_as_the_anchors_plugin_numbers_them():
+    html = markdown_to_html(
+        "## Notes\n\n## Notes\n\n## Notes-1\n\n### Notes\n\n##### Notes\n\n## `x`\n\n## x\n"
+    )
+    ids = re.findall(r'<h[2-4] id="([^"]*)">', html)
+    assert ids == ["notes", "notes-1", "notes-1-1", "notes-2", "x", "x-1"]
+    assert "<h5>Notes" in html  # only h2–h4 are anchored
+    for anchor in ids:
+        assert f'href="#{anchor}"' in html
 
 
 def test_teaser_stops_at_the_more_marker_and_reading_time_counts_words():
