@@ -98,8 +98,8 @@ KINDS = list(FLOODS)
 
 def limit_kept(answers: list[int], limit: int, seconds: float) -> bool:
     """Refused only past the limit: the first ``limit`` answered, and no more than ``limit``
-    per minute window (fixed windows, each from a first request) over ``seconds``. False when
-    the flooder never reached the limit (nothing was shown)."""
+    per minute (a moving window) over ``seconds``. False when the flooder never reached the
+    limit (nothing was shown)."""
     answered = [status != 429 for status in answers]
     if len(answers) <= limit:
         return False

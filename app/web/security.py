@@ -178,6 +178,9 @@ def init_app(app: Flask, *, storage_uri: str, trusted_proxies: int = 0) -> None:
     app.config.setdefault("WTF_CSRF_SSL_STRICT", False)
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage_uri)
+    # Exact windows: a fixed window lets twice the limit through across its boundary (10 at
+    # 0:59 and 10 more at 1:00).
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     # If Redis is down, count in memory rather than fail every request (fail open, per process).
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
