@@ -45,7 +45,8 @@ def _servers_of_this_worker() -> None:
     redis_url = make_url(os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL))
     redis_database = int(redis_url.database or 0) - number
     assert redis_database >= 0, f"too many workers for Redis databases below {redis_url}"
-    os.environ["TEST_REDIS_URL"] = str(redis_url.set(database=str(redis_database)))
+    redis_url = redis_url.set(database=str(redis_database))
+    os.environ["TEST_REDIS_URL"] = redis_url.render_as_string(hide_password=False)
 
 
 _servers_of_this_worker()
@@ -102,7 +103,8 @@ def engine(database_url):
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
-    """The machine's Redis (database 15) when reachable, else Kith's embedded one."""
+    """The machine's Redis (database 15, or this xdist worker's) when reachable, else Kith's
+    embedded one."""
     url = os.environ.get("TEST_REDIS_URL", DEFAULT_REDIS_URL)
     try:
         with redis_lib.Redis.from_url(url, socket_connect_timeout=1) as client:

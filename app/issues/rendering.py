@@ -47,7 +47,8 @@ class RenderedBody:
     reading_minutes: int
 
 
-ANCHORED_HEADINGS = {"h2", "h3", "h4"}
+ANCHORED_LEVELS = range(2, 5)  # h2–h4 get ids and permalinks
+ANCHORED_HEADINGS = {f"h{level}" for level in ANCHORED_LEVELS}
 
 
 @lru_cache(maxsize=1)
@@ -56,7 +57,13 @@ def _parser() -> MarkdownIt:
         MarkdownIt("commonmark", {"html": False, "typographer": True, "linkify": False})
         .enable(["table", "strikethrough", "replacements", "smartquotes"])
         .use(footnote_plugin)
-        .use(anchors_plugin, min_level=2, max_level=4, permalink=True, permalinkSymbol="#")
+        .use(
+            anchors_plugin,
+            min_level=ANCHORED_LEVELS[0],
+            max_level=ANCHORED_LEVELS[-1],
+            permalink=True,
+            permalinkSymbol="#",
+        )
     )
     parser.core.ruler.before("anchor", "heading_ids", _unique_heading_ids)
     return parser
@@ -77,7 +84,7 @@ def _unique_heading_ids(state: StateCore) -> None:
     for index, token in enumerate(tokens):
         if token.type != "heading_open" or token.tag not in ANCHORED_HEADINGS:
             continue
-        if token.attrGet("id"):
+        if token.attrGet("id"):  # an explicit id is kept as it is, as the plugin does
             continue
         title = "".join(
             child.content
